@@ -1,0 +1,239 @@
+//! The audit entry: who changed what, when, from where, why, and field by field how.
+//!
+//! The serialized form of [`Entry`] (without `leaf_hash`) is what the ledger hashes, so field
+//! names and formats here are a contract with external verifiers (see `canonical`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Who did it. With authentication on, this comes from the credential.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Actor {
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<String>,
+}
+
+/// Everything about a request that is not its payload.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestContext {
+    pub actor: Actor,
+    pub session_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub reason: Option<String>,
+    pub correlation_id: Option<String>,
+    /// Ties the entries to a rollback; set only by the rollback engine.
+    pub rollback_id: Option<Uuid>,
+    /// Backdates the entries (still never before the ledger's last entry). Set only by
+    /// in-process callers such as the demo loader, never from HTTP input.
+    #[serde(skip)]
+    pub at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Restore,
+    Read,
+    Bulk,
+    Transaction,
+    Rollback,
+    Snapshot,
+    System,
+    Config,
+    UserManagement,
+    Security,
+    Access,
+    Retention,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 15] = [
+        Operation::Create,
+        Operation::Update,
+        Operation::Delete,
+        Operation::Restore,
+        Operation::Read,
+        Operation::Bulk,
+        Operation::Transaction,
+        Operation::Rollback,
+        Operation::Snapshot,
+        Operation::System,
+        Operation::Config,
+        Operation::UserManagement,
+        Operation::Security,
+        Operation::Access,
+        Operation::Retention,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+            Operation::Restore => "restore",
+            Operation::Read => "read",
+            Operation::Bulk => "bulk",
+            Operation::Transaction => "transaction",
+            Operation::Rollback => "rollback",
+            Operation::Snapshot => "snapshot",
+            Operation::System => "system",
+            Operation::Config => "config",
+            Operation::UserManagement => "user_management",
+            Operation::Security => "security",
+            Operation::Access => "access",
+            Operation::Retention => "retention",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// Operations a client may record through `POST /v1/audit/events`; the others are
+    /// produced by the engine itself and would otherwise be forgeable.
+    pub fn is_external_event(self) -> bool {
+        matches!(
+            self,
+            Operation::Read
+                | Operation::System
+                | Operation::Config
+                | Operation::UserManagement
+                | Operation::Security
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    #[default]
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Error, Severity::Critical]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// Business impact of a change, declared per field in the schema.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Impact {
+    None,
+    #[default]
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Impact {
+    pub fn parse(s: &str) -> Option<Impact> {
+        serde_json::from_value(Value::String(s.to_owned())).ok()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One field's change. `path` is a JSON Pointer into the entity's data; `old` is null when the
+/// field did not exist (`change = create`) and `new` is null when it no longer does (`delete`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FieldChange {
+    pub path: String,
+    pub field_type: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+    pub change: ChangeKind,
+    pub impact: Impact,
+}
+
+/// A change to a field that the schema declares as a reference to another entity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RelationshipChange {
+    pub path: String,
+    pub target_type: String,
+    pub old_id: Option<String>,
+    pub new_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChangeSet {
+    pub field_changes: Vec<FieldChange>,
+    pub relationship_changes: Vec<RelationshipChange>,
+    pub impact: Impact,
+}
+
+/// One ledger entry. Everything but `leaf_hash` is covered by the leaf hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Entry {
+    pub id: Uuid,
+    pub seq: u64,
+    #[serde(with = "crate::timefmt")]
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: OffsetDateTime,
+    pub actor: Actor,
+    pub session_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub operation: Operation,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub entity_version: Option<u64>,
+    #[schema(value_type = Option<Object>)]
+    pub old_values: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub new_values: Option<Value>,
+    pub change_set: ChangeSet,
+    pub reason: Option<String>,
+    pub summary: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    pub correlation_id: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub transaction_id: Option<Uuid>,
+    pub rollback_id: Option<Uuid>,
+    pub severity: Severity,
+    pub tags: Vec<String>,
+    /// Lowercase hex of the RFC 6962 leaf hash of this entry's canonical bytes.
+    #[serde(default)]
+    pub leaf_hash: String,
+}
+
+impl Entry {
+    /// Whether this entry changed the field at `pointer` or anything beneath it.
+    pub fn touches_field(&self, pointer: &str) -> bool {
+        self.change_set.field_changes.iter().any(|c| {
+            c.path == pointer
+                || (c.path.starts_with(pointer) && c.path.as_bytes().get(pointer.len()) == Some(&b'/'))
+        })
+    }
+}

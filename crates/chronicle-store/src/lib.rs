@@ -1,0 +1,68 @@
+//! The storage boundary. Every backend implements [`Store`]; the logic that is the same for all
+//! of them lives here, written once:
+//!
+//! # Layout
+//! - [`model`]: requests, responses and queries that cross the boundary.
+//! - [`error`]: [`StoreError`], which classifies failures without leaking a driver's types.
+//! - [`executor`]: the write path inside one database transaction (load, plan, append, save),
+//!   generic over a backend's [`executor::LedgerTxn`].
+//! - [`verify`]: recomputes every leaf, the tree and the head from stored rows.
+//! - [`suite`]: the conformance suite each backend's tests run unchanged.
+//!
+//! *Invariant:* an entity change and its entry are written in the same database transaction
+//! by [`executor::execute`]; no other code path writes either.
+
+pub mod error;
+pub mod executor;
+pub mod model;
+pub mod suite;
+pub mod verify;
+
+pub use error::StoreError;
+pub use model::*;
+
+use async_trait::async_trait;
+use chronicle_core::merkle::Hash;
+use chronicle_core::{EntityState, Entry};
+use uuid::Uuid;
+
+/// A Chronicle backend: one ledger, the entities' current state, and the queries over them.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Executes one write request in one transaction (possibly shared with other requests by
+    /// group commit) and returns only once it is durable.
+    async fn write(&self, req: WriteRequest) -> Result<WriteResponse, StoreError>;
+
+    /// The entity's current state, deleted or not.
+    async fn entity(&self, entity_type: &str, id: &str) -> Result<Option<EntityState>, StoreError>;
+
+    /// Live (not deleted) entities of a type ordered by id, after `after_id`.
+    async fn list_entities(
+        &self,
+        entity_type: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EntityState>, StoreError>;
+
+    async fn entry(&self, id: Uuid) -> Result<Option<Entry>, StoreError>;
+
+    /// Entries matching every filter of the query, in the query's order, at most `limit`.
+    async fn search(&self, query: &EntryQuery) -> Result<Vec<Entry>, StoreError>;
+
+    /// Counts of matching entries per group, largest first.
+    async fn summary(&self, query: &EntryQuery, by: GroupBy) -> Result<Vec<Group>, StoreError>;
+
+    /// The ledger head as stored: tree size and root.
+    async fn head(&self) -> Result<LedgerHead, StoreError>;
+
+    /// Stored rows with seq in `[start, end]` (inclusive), ascending, for verifiers.
+    async fn rows(&self, start: u64, end: u64) -> Result<Vec<RawRow>, StoreError>;
+
+    /// A stored interior node of the tree (level >= 1), or a leaf hash (level 0).
+    async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError>;
+
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Cheap check that the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}

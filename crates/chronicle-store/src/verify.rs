@@ -1,0 +1,116 @@
+//! Full verification of a ledger from its stored rows: dense seq, every leaf recomputed from
+//! the canonical bytes, the searchable columns agreeing with those bytes, and the tree rebuilt
+//! and compared with the stored head. The first problem is named by seq.
+
+use crate::model::IndexedColumns;
+use crate::{Store, StoreError};
+use chronicle_core::canonical;
+use chronicle_core::merkle::{Frontier, Hash};
+use serde::Serialize;
+
+/// Rows read per round trip.
+const CHUNK: u64 = 5_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The row's bytes do not hash to its leaf hash, or its columns disagree with its bytes.
+    ContentChanged,
+    /// A seq below the head's size has no row.
+    RowMissing,
+    /// A row exists beyond the head's size.
+    RowInserted,
+    /// A row holds the entry of another seq.
+    OrderChanged,
+    /// The row does not parse as an entry.
+    Unreadable,
+    /// Every row checks, but the tree they form is not the stored head.
+    HeadMismatch,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The first seq that does not check; 0 when the failure is not one row's.
+    pub seq: u64,
+    pub kind: FailureKind,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub entries_checked: u64,
+    pub tree_size: u64,
+    #[serde(serialize_with = "hex_hash")]
+    pub root: Hash,
+    pub failure: Option<Failure>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+fn hex_hash<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(h))
+}
+
+/// Verifies the whole ledger. `progress(done, total)` is called after every chunk.
+pub async fn verify(store: &dyn Store, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport, StoreError> {
+    let head = store.head().await?;
+    let mut frontier = Frontier::new();
+    let mut expected = 1u64;
+    let fail = |frontier: &Frontier, seq, kind, detail: String| VerifyReport {
+        entries_checked: frontier.size(),
+        tree_size: head.tree_size,
+        root: frontier.root(),
+        failure: Some(Failure { seq, kind, detail }),
+    };
+    loop {
+        let rows = store.rows(expected, expected + CHUNK - 1).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            if row.seq != expected {
+                return Ok(fail(&frontier, expected, FailureKind::RowMissing, format!("no row for seq {expected} (next row is {})", row.seq)));
+            }
+            if row.seq > head.tree_size {
+                return Ok(fail(&frontier, row.seq, FailureKind::RowInserted, format!("row {} is beyond the head's tree size {}", row.seq, head.tree_size)));
+            }
+            let leaf = canonical::leaf_of(&row.canonical);
+            let Ok(entry) = canonical::from_canonical(&row.canonical, &leaf) else {
+                return Ok(fail(&frontier, row.seq, FailureKind::Unreadable, "canonical bytes do not parse as an entry".into()));
+            };
+            if entry.seq != row.seq {
+                return Ok(fail(&frontier, row.seq, FailureKind::OrderChanged, format!("row {} holds the entry of seq {}", row.seq, entry.seq)));
+            }
+            if leaf.as_slice() != row.leaf_hash.as_slice() {
+                return Ok(fail(&frontier, row.seq, FailureKind::ContentChanged, "content does not match its leaf hash".into()));
+            }
+            if canonical::canonical_bytes(&entry).ok().as_deref() != Some(row.canonical.as_slice()) {
+                return Ok(fail(&frontier, row.seq, FailureKind::ContentChanged, "stored bytes are not canonical".into()));
+            }
+            let want = IndexedColumns::of(&entry);
+            if want != row.columns || entry.id.to_string() != row.id {
+                return Ok(fail(&frontier, row.seq, FailureKind::ContentChanged, column_diff(&want, &row.columns)));
+            }
+            frontier.append(leaf);
+            expected += 1;
+        }
+        progress(frontier.size(), head.tree_size);
+    }
+    if frontier.size() < head.tree_size {
+        return Ok(fail(&frontier, expected, FailureKind::RowMissing, format!("the head says {} entries, rows end at {}", head.tree_size, frontier.size())));
+    }
+    if frontier.root() != head.root {
+        return Ok(fail(&frontier, 0, FailureKind::HeadMismatch, "the rows form a different tree than the stored head".into()));
+    }
+    Ok(VerifyReport { entries_checked: frontier.size(), tree_size: head.tree_size, root: frontier.root(), failure: None })
+}
+
+fn column_diff(want: &IndexedColumns, got: &IndexedColumns) -> String {
+    let w = format!("{want:?}");
+    let g = format!("{got:?}");
+    format!("searchable columns disagree with the entry: expected {w}, stored {g}")
+}
