@@ -52,7 +52,11 @@ mod tests {
             id: Uuid::nil(),
             seq: 1,
             timestamp: crate::timefmt::parse("2026-01-01T00:00:00.5Z").unwrap(),
-            actor: Actor { id: Some("u1".into()), email: None, role: Some("admin".into()) },
+            actor: Actor {
+                id: Some("u1".into()),
+                email: None,
+                role: Some("admin".into()),
+            },
             session_id: None,
             ip: None,
             user_agent: None,
@@ -79,8 +83,13 @@ mod tests {
     #[test]
     fn canonical_bytes_sort_keys_and_format_numbers_per_rfc_8785() {
         let text = String::from_utf8(canonical_bytes(&sample()).unwrap()).unwrap();
-        assert!(text.starts_with(r#"{"actor":{"email":null,"id":"u1","role":"admin"},"change_set":"#));
-        assert!(text.contains(r#""new_values":{"a":[1e+21,0.1],"b":"é","weight":1.5}"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"actor":{"email":null,"id":"u1","role":"admin"},"change_set":"#)
+        );
+        assert!(
+            text.contains(r#""new_values":{"a":[1e+21,0.1],"b":"é","weight":1.5}"#),
+            "{text}"
+        );
         assert!(text.contains(r#""timestamp":"2026-01-01T00:00:00.500000Z""#));
         assert!(!text.contains("leaf_hash"));
     }

@@ -61,10 +61,18 @@ pub fn diff(old: Option<&Value>, new: Option<&Value>) -> Vec<Change> {
 fn walk(path: String, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<Change>) {
     match (old, new) {
         (Some(Value::Object(a)), Some(Value::Object(b))) => {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
+            let mut keys: Vec<&String> = a
+                .keys()
+                .chain(b.keys().filter(|k| !a.contains_key(*k)))
+                .collect();
             keys.sort();
             for k in keys {
-                walk(format!("{path}/{}", escape_token(k)), a.get(k), b.get(k), out);
+                walk(
+                    format!("{path}/{}", escape_token(k)),
+                    a.get(k),
+                    b.get(k),
+                    out,
+                );
             }
         }
         // A created or deleted object is listed field by field, so that field history and
@@ -87,7 +95,11 @@ fn walk(path: String, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<Ch
         }
         (None, None) => {}
         (a, b) if a == b => {}
-        (a, b) => out.push(Change { path, old: a.cloned(), new: b.cloned() }),
+        (a, b) => out.push(Change {
+            path,
+            old: a.cloned(),
+            new: b.cloned(),
+        }),
     }
 }
 
@@ -113,7 +125,9 @@ fn set(slot: &mut Option<Value>, tokens: &[String], value: Option<Value>) {
     if !matches!(slot, Some(Value::Object(_))) {
         *slot = Some(Value::Object(Map::new()));
     }
-    let Some(Value::Object(map)) = slot else { unreachable!("made an object above") };
+    let Some(Value::Object(map)) = slot else {
+        unreachable!("made an object above")
+    };
     let mut child = map.remove(first);
     set(&mut child, rest, value);
     if let Some(child) = child {
@@ -144,7 +158,11 @@ mod tests {
         let got = diff(Some(&old), Some(&new));
         let want: Vec<Change> = expect
             .iter()
-            .map(|(p, o, n)| Change { path: p.to_string(), old: o.clone(), new: n.clone() })
+            .map(|(p, o, n)| Change {
+                path: p.to_string(),
+                old: o.clone(),
+                new: n.clone(),
+            })
             .collect();
         assert_eq!(got, want);
         assert_eq!(apply(Some(&old), &got), Some(new));
@@ -166,37 +184,62 @@ mod tests {
 
     #[test]
     fn diff_escapes_slash_and_tilde_in_keys() {
-        check(json!({"a/b": 1, "c~d": 1}), json!({"a/b": 2}), &[
-            ("/a~1b", Some(json!(1)), Some(json!(2))),
-            ("/c~0d", Some(json!(1)), None),
-        ]);
-        assert_eq!(parse_pointer("/a~1b/c~0d"), Some(vec!["a/b".into(), "c~d".into()]));
+        check(
+            json!({"a/b": 1, "c~d": 1}),
+            json!({"a/b": 2}),
+            &[
+                ("/a~1b", Some(json!(1)), Some(json!(2))),
+                ("/c~0d", Some(json!(1)), None),
+            ],
+        );
+        assert_eq!(
+            parse_pointer("/a~1b/c~0d"),
+            Some(vec!["a/b".into(), "c~d".into()])
+        );
         assert_eq!(parse_pointer("a"), None);
         assert_eq!(parse_pointer("/a~2"), None);
     }
 
     #[test]
     fn diff_of_equal_values_is_empty() {
-        check(json!({"a": {"b": [1, {"c": 2}]}}), json!({"a": {"b": [1, {"c": 2}]}}), &[]);
+        check(
+            json!({"a": {"b": [1, {"c": 2}]}}),
+            json!({"a": {"b": [1, {"c": 2}]}}),
+            &[],
+        );
     }
 
     #[test]
     fn creation_and_deletion_are_listed_field_by_field() {
         let v = json!({"a": 1, "b": {"c": 2}});
         let created = diff(None, Some(&v));
-        assert_eq!(created.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["/a", "/b/c"]);
+        assert_eq!(
+            created.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
+            ["/a", "/b/c"]
+        );
         assert!(created.iter().all(|c| c.kind() == ChangeKind::Create));
         assert_eq!(apply(None, &created), Some(v.clone()));
         let deleted = diff(Some(&v), None);
         assert!(deleted.iter().all(|c| c.kind() == ChangeKind::Delete));
-        assert_eq!(deleted.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["/a", "/b"]);
+        assert_eq!(
+            deleted.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
+            ["/a", "/b"]
+        );
         assert_eq!(apply(Some(&v), &deleted), Some(json!({})));
     }
 
     #[test]
     fn a_change_of_kind_is_one_change() {
-        check(json!({"a": {"b": 1}}), json!({"a": 5}), &[("/a", Some(json!({"b": 1})), Some(json!(5)))]);
-        check(json!({"a": 5}), json!({"a": {"b": 1}}), &[("/a", Some(json!(5)), Some(json!({"b": 1})))]);
+        check(
+            json!({"a": {"b": 1}}),
+            json!({"a": 5}),
+            &[("/a", Some(json!({"b": 1})), Some(json!(5)))],
+        );
+        check(
+            json!({"a": 5}),
+            json!({"a": {"b": 1}}),
+            &[("/a", Some(json!(5)), Some(json!({"b": 1})))],
+        );
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

@@ -34,7 +34,9 @@ pub struct RequestContext {
     pub at: Option<OffsetDateTime>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     Create,
@@ -111,7 +113,20 @@ impl Operation {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     #[default]
@@ -132,14 +147,32 @@ impl Severity {
     }
 
     pub fn parse(s: &str) -> Option<Severity> {
-        [Severity::Info, Severity::Warning, Severity::Error, Severity::Critical]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            Severity::Info,
+            Severity::Warning,
+            Severity::Error,
+            Severity::Critical,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 
 /// Business impact of a change, declared per field in the schema.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Impact {
     None,
@@ -233,7 +266,8 @@ impl Entry {
     pub fn touches_field(&self, pointer: &str) -> bool {
         self.change_set.field_changes.iter().any(|c| {
             c.path == pointer
-                || (c.path.starts_with(pointer) && c.path.as_bytes().get(pointer.len()) == Some(&b'/'))
+                || (c.path.starts_with(pointer)
+                    && c.path.as_bytes().get(pointer.len()) == Some(&b'/'))
         })
     }
 }

@@ -9,7 +9,9 @@ use serde_json::Value;
 
 /// Applies one entry of the entity to its state before that entry.
 pub fn step(state: Option<EntityState>, entry: &Entry) -> Option<EntityState> {
-    let (Some(ty), Some(id), Some(version)) = (&entry.entity_type, &entry.entity_id, entry.entity_version) else {
+    let (Some(ty), Some(id), Some(version)) =
+        (&entry.entity_type, &entry.entity_id, entry.entity_version)
+    else {
         return state;
     };
     let mut next = state.unwrap_or_else(|| EntityState {
@@ -36,7 +38,11 @@ pub fn step(state: Option<EntityState>, entry: &Entry) -> Option<EntityState> {
                 .change_set
                 .field_changes
                 .iter()
-                .map(|f| Change { path: f.path.clone(), old: f.old.clone(), new: f.new.clone() })
+                .map(|f| Change {
+                    path: f.path.clone(),
+                    old: f.old.clone(),
+                    new: f.new.clone(),
+                })
                 .collect();
             next.data = diff::apply(Some(&next.data), &changes).unwrap_or(Value::Null);
         }
@@ -57,9 +63,9 @@ pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Option<Entity
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Schema;
-    use crate::write::{plan, EntityOp, Links};
     use crate::entry::RequestContext;
+    use crate::schema::Schema;
+    use crate::write::{EntityOp, Links, plan};
     use serde_json::json;
     use uuid::Uuid;
 
@@ -68,17 +74,46 @@ mod tests {
         let schema = Schema::default();
         let t = crate::timefmt::parse("2026-01-01T00:00:00Z").unwrap();
         let ops = [
-            EntityOp::Create { entity_type: "c".into(), id: Some("1".into()), data: json!({"a": 1, "n": {"x": [1]}}) },
-            EntityOp::Update { entity_type: "c".into(), id: "1".into(), patch: json!({"a": 2, "n": {"y": true}}), expected_version: None },
-            EntityOp::Replace { entity_type: "c".into(), id: "1".into(), data: json!({"z": "new"}), expected_version: None },
-            EntityOp::Delete { entity_type: "c".into(), id: "1".into(), expected_version: None },
-            EntityOp::Restore { entity_type: "c".into(), id: "1".into(), data: json!({"z": "back"}), expected_version: None },
+            EntityOp::Create {
+                entity_type: "c".into(),
+                id: Some("1".into()),
+                data: json!({"a": 1, "n": {"x": [1]}}),
+            },
+            EntityOp::Update {
+                entity_type: "c".into(),
+                id: "1".into(),
+                patch: json!({"a": 2, "n": {"y": true}}),
+                expected_version: None,
+            },
+            EntityOp::Replace {
+                entity_type: "c".into(),
+                id: "1".into(),
+                data: json!({"z": "new"}),
+                expected_version: None,
+            },
+            EntityOp::Delete {
+                entity_type: "c".into(),
+                id: "1".into(),
+                expected_version: None,
+            },
+            EntityOp::Restore {
+                entity_type: "c".into(),
+                id: "1".into(),
+                data: json!({"z": "back"}),
+                expected_version: None,
+            },
         ];
         let mut state = None;
         let mut entries = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             let p = plan(op, state.as_ref(), &schema, t).unwrap();
-            let entry = p.draft.unwrap().into_entry(&RequestContext::default(), Uuid::now_v7(), i as u64 + 1, t, Links::default());
+            let entry = p.draft.unwrap().into_entry(
+                &RequestContext::default(),
+                Uuid::now_v7(),
+                i as u64 + 1,
+                t,
+                Links::default(),
+            );
             entries.push(entry);
             let mut s = p.state;
             s.last_seq = i as u64 + 1;

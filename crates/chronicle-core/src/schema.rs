@@ -120,7 +120,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { pointer: pointer.into(), message: message.into() }
+        FieldError {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -172,8 +175,16 @@ impl Schema {
     }
 
     /// The declared type of a field, or the JSON type of its value.
-    pub fn field_type_name(&self, entity_type: &str, pointer: &str, value: Option<&Value>) -> String {
-        let declared = self.field(entity_type, pointer).map(|f| f.field_type).unwrap_or_default();
+    pub fn field_type_name(
+        &self,
+        entity_type: &str,
+        pointer: &str,
+        value: Option<&Value>,
+    ) -> String {
+        let declared = self
+            .field(entity_type, pointer)
+            .map(|f| f.field_type)
+            .unwrap_or_default();
         // A declared type describes the top-level field; a nested path reports what it holds.
         let top_level = pointer.matches('/').count() == 1;
         if declared != FieldType::Any && top_level {
@@ -192,7 +203,10 @@ impl Schema {
 
     /// The default impact of a change to the entity type as a whole (create, delete).
     pub fn type_impact(&self, entity_type: &str) -> Impact {
-        self.types.get(entity_type).map(|t| t.impact).unwrap_or_default()
+        self.types
+            .get(entity_type)
+            .map(|t| t.impact)
+            .unwrap_or_default()
     }
 
     pub fn is_read_audited(&self, entity_type: &str) -> bool {
@@ -203,7 +217,13 @@ impl Schema {
     pub fn sensitive_fields(&self, entity_type: &str) -> Vec<&str> {
         self.types
             .get(entity_type)
-            .map(|t| t.fields.iter().filter(|(_, f)| f.sensitive).map(|(n, _)| n.as_str()).collect())
+            .map(|t| {
+                t.fields
+                    .iter()
+                    .filter(|(_, f)| f.sensitive)
+                    .map(|(n, _)| n.as_str())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -223,7 +243,10 @@ impl Schema {
     /// Checks that the type may be written at all.
     pub fn check_type(&self, entity_type: &str) -> Result<(), FieldError> {
         if self.strict_types && !self.types.contains_key(entity_type) {
-            return Err(FieldError::new("/type", format!("unknown entity type {entity_type:?}")));
+            return Err(FieldError::new(
+                "/type",
+                format!("unknown entity type {entity_type:?}"),
+            ));
         }
         Ok(())
     }
@@ -237,7 +260,9 @@ impl Schema {
         let Value::Object(map) = data else {
             return Err(vec![FieldError::new("/data", "must be a JSON object")]);
         };
-        let Some(ty) = self.types.get(entity_type) else { return Ok(()) };
+        let Some(ty) = self.types.get(entity_type) else {
+            return Ok(());
+        };
         for (name, field) in &ty.fields {
             let pointer = format!("/data/{}", crate::diff::escape_token(name));
             match map.get(name) {
@@ -250,7 +275,11 @@ impl Schema {
                     if !field.field_type.accepts(v) {
                         errors.push(FieldError::new(
                             pointer,
-                            format!("must be of type {}, got {}", field.field_type.as_str(), json_type(v)),
+                            format!(
+                                "must be of type {}, got {}",
+                                field.field_type.as_str(),
+                                json_type(v)
+                            ),
                         ));
                         continue;
                     }
@@ -258,12 +287,18 @@ impl Schema {
                         && !allowed.contains(v)
                     {
                         let list: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
-                        errors.push(FieldError::new(pointer.clone(), format!("must be one of {}", list.join(", "))));
+                        errors.push(FieldError::new(
+                            pointer.clone(),
+                            format!("must be one of {}", list.join(", ")),
+                        ));
                     }
                     if let (Some(max), Some(s)) = (field.max_length, v.as_str())
                         && s.chars().count() > max
                     {
-                        errors.push(FieldError::new(pointer, format!("must be at most {max} characters")));
+                        errors.push(FieldError::new(
+                            pointer,
+                            format!("must be at most {max} characters"),
+                        ));
                     }
                 }
             }
@@ -278,7 +313,11 @@ impl Schema {
                 }
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -311,12 +350,26 @@ mod tests {
     #[test]
     fn validation_reports_every_bad_field_by_pointer() {
         let s = Schema::parse(SCHEMA).unwrap();
-        let errs = s.validate("shipment", &json!({"status": "lost", "weight": "x", "extra": 1})).unwrap_err();
+        let errs = s
+            .validate(
+                "shipment",
+                &json!({"status": "lost", "weight": "x", "extra": 1}),
+            )
+            .unwrap_err();
         let pointers: Vec<&str> = errs.iter().map(|e| e.pointer.as_str()).collect();
         assert_eq!(pointers, ["/data/status", "/data/weight", "/data/extra"]);
-        assert_eq!(s.validate("customer", &json!({})).unwrap_err()[0].pointer, "/data/email");
-        assert_eq!(s.validate("planet", &json!({})).unwrap_err()[0].pointer, "/type");
-        assert!(s.validate("shipment", &json!({"status": "pending", "weight": 2})).is_ok());
+        assert_eq!(
+            s.validate("customer", &json!({})).unwrap_err()[0].pointer,
+            "/data/email"
+        );
+        assert_eq!(
+            s.validate("planet", &json!({})).unwrap_err()[0].pointer,
+            "/type"
+        );
+        assert!(
+            s.validate("shipment", &json!({"status": "pending", "weight": 2}))
+                .is_ok()
+        );
         assert!(s.validate("shipment", &json!([])).is_err());
     }
 
@@ -328,19 +381,32 @@ mod tests {
         assert_eq!(s.impact("other", "/x"), Impact::Low);
         assert_eq!(s.sensitive_fields("customer"), ["email"]);
         assert_eq!(s.references("shipment"), [("customer_id", "customer")]);
-        assert_eq!(s.field_type_name("shipment", "/weight", Some(&json!(1))), "number");
-        assert_eq!(s.field_type_name("other", "/weight", Some(&json!(1))), "integer");
+        assert_eq!(
+            s.field_type_name("shipment", "/weight", Some(&json!(1))),
+            "number"
+        );
+        assert_eq!(
+            s.field_type_name("other", "/weight", Some(&json!(1))),
+            "integer"
+        );
     }
 
     #[test]
     fn a_reference_to_an_unknown_type_is_refused() {
         let bad = r#"{"types": {"a": {"fields": {"b": {"references": "nope"}}}}}"#;
         assert!(matches!(Schema::parse(bad), Err(SchemaError::Invalid(_))));
-        assert!(matches!(Schema::parse("types = 3"), Err(SchemaError::Parse(_))));
+        assert!(matches!(
+            Schema::parse("types = 3"),
+            Err(SchemaError::Parse(_))
+        ));
     }
 
     #[test]
     fn no_schema_accepts_any_object() {
-        assert!(Schema::default().validate("anything", &json!({"a": [1, {"b": null}]})).is_ok());
+        assert!(
+            Schema::default()
+                .validate("anything", &json!({"a": [1, {"b": null}]}))
+                .is_ok()
+        );
     }
 }

@@ -13,7 +13,8 @@ use time::{OffsetDateTime, UtcOffset};
 pub fn truncate(t: OffsetDateTime) -> OffsetDateTime {
     let t = t.to_offset(UtcOffset::UTC);
     let micros = t.microsecond();
-    t.replace_microsecond(micros).expect("microsecond taken from a valid time")
+    t.replace_microsecond(micros)
+        .expect("microsecond taken from a valid time")
 }
 
 /// Now, truncated.
@@ -23,9 +24,8 @@ pub fn now() -> OffsetDateTime {
 
 /// `2026-11-27T00:04:03.123456Z`.
 pub fn format(t: OffsetDateTime) -> String {
-    let fd = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
+    let fd =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
     truncate(t).format(&fd).expect("UTC time always formats")
 }
 
@@ -54,9 +54,12 @@ pub mod option {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<OffsetDateTime>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
-        s.map(|s| parse(&s).map_err(serde::de::Error::custom)).transpose()
+        s.map(|s| parse(&s).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 

@@ -3,7 +3,7 @@
 //! and then give the draft its seq, id and hash (see `chronicle-store`'s executor).
 
 use crate::diff::{self, Change};
-use crate::entity::{merge_patch, EntityState};
+use crate::entity::{EntityState, merge_patch};
 use crate::entry::*;
 use crate::schema::{FieldError, Schema};
 use serde::{Deserialize, Serialize};
@@ -15,14 +15,37 @@ use uuid::Uuid;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum EntityOp {
-    Create { entity_type: String, id: Option<String>, data: Value },
+    Create {
+        entity_type: String,
+        id: Option<String>,
+        data: Value,
+    },
     /// RFC 7396 merge patch of the data.
-    Update { entity_type: String, id: String, patch: Value, expected_version: Option<u64> },
+    Update {
+        entity_type: String,
+        id: String,
+        patch: Value,
+        expected_version: Option<u64>,
+    },
     /// Replaces the data; creates the entity when it does not exist.
-    Replace { entity_type: String, id: String, data: Value, expected_version: Option<u64> },
-    Delete { entity_type: String, id: String, expected_version: Option<u64> },
+    Replace {
+        entity_type: String,
+        id: String,
+        data: Value,
+        expected_version: Option<u64>,
+    },
+    Delete {
+        entity_type: String,
+        id: String,
+        expected_version: Option<u64>,
+    },
     /// Brings a deleted entity back with the given data (the undo of a delete).
-    Restore { entity_type: String, id: String, data: Value, expected_version: Option<u64> },
+    Restore {
+        entity_type: String,
+        id: String,
+        data: Value,
+        expected_version: Option<u64>,
+    },
 }
 
 impl EntityOp {
@@ -146,9 +169,15 @@ pub fn plan(
         return Err(OpError::Invalid(vec![e]));
     }
     let live = current.filter(|c| !c.deleted);
-    let not_found = |id: &str| OpError::NotFound { entity_type: ty.to_owned(), id: id.to_owned() };
+    let not_found = |id: &str| OpError::NotFound {
+        entity_type: ty.to_owned(),
+        id: id.to_owned(),
+    };
     let check_version = |expected: &Option<u64>, actual: u64| match expected {
-        Some(e) if *e != actual => Err(OpError::VersionConflict { expected: *e, actual }),
+        Some(e) if *e != actual => Err(OpError::VersionConflict {
+            expected: *e,
+            actual,
+        }),
         _ => Ok(()),
     };
 
@@ -156,21 +185,36 @@ pub fn plan(
         EntityOp::Create { id, data, .. } => {
             if live.is_some() {
                 let id = id.clone().unwrap_or_default();
-                return Err(OpError::AlreadyExists { entity_type: ty.to_owned(), id });
+                return Err(OpError::AlreadyExists {
+                    entity_type: ty.to_owned(),
+                    id,
+                });
             }
             (Operation::Create, data.clone(), false)
         }
-        EntityOp::Update { id, patch, expected_version, .. } => {
+        EntityOp::Update {
+            id,
+            patch,
+            expected_version,
+            ..
+        } => {
             let cur = live.ok_or_else(|| not_found(id))?;
             check_version(expected_version, cur.version)?;
             if !patch.is_object() {
-                return Err(OpError::Invalid(vec![FieldError::new("/data", "a merge patch must be a JSON object")]));
+                return Err(OpError::Invalid(vec![FieldError::new(
+                    "/data",
+                    "a merge patch must be a JSON object",
+                )]));
             }
             let mut data = cur.data.clone();
             merge_patch(&mut data, patch);
             (Operation::Update, data, false)
         }
-        EntityOp::Replace { data, expected_version, .. } => match live {
+        EntityOp::Replace {
+            data,
+            expected_version,
+            ..
+        } => match live {
             Some(cur) => {
                 check_version(expected_version, cur.version)?;
                 (Operation::Update, data.clone(), false)
@@ -178,20 +222,35 @@ pub fn plan(
             None => {
                 // Creating through PUT with an expected version is a conflict with nothing.
                 if let Some(e) = expected_version {
-                    return Err(OpError::VersionConflict { expected: *e, actual: current.map_or(0, |c| c.version) });
+                    return Err(OpError::VersionConflict {
+                        expected: *e,
+                        actual: current.map_or(0, |c| c.version),
+                    });
                 }
                 (Operation::Create, data.clone(), false)
             }
         },
-        EntityOp::Delete { id, expected_version, .. } => {
+        EntityOp::Delete {
+            id,
+            expected_version,
+            ..
+        } => {
             let cur = live.ok_or_else(|| not_found(id))?;
             check_version(expected_version, cur.version)?;
             (Operation::Delete, cur.data.clone(), true)
         }
-        EntityOp::Restore { id, data, expected_version, .. } => {
+        EntityOp::Restore {
+            id,
+            data,
+            expected_version,
+            ..
+        } => {
             let cur = current.ok_or_else(|| not_found(id))?;
             if !cur.deleted {
-                return Err(OpError::AlreadyExists { entity_type: ty.to_owned(), id: id.clone() });
+                return Err(OpError::AlreadyExists {
+                    entity_type: ty.to_owned(),
+                    id: id.clone(),
+                });
             }
             check_version(expected_version, cur.version)?;
             (Operation::Restore, data.clone(), false)
@@ -210,12 +269,20 @@ pub fn plan(
         | EntityOp::Restore { id, .. } => id.clone(),
     };
     let created = operation == Operation::Create;
-    let before = if created || operation == Operation::Restore { None } else { live.map(|c| &c.data) };
+    let before = if created || operation == Operation::Restore {
+        None
+    } else {
+        live.map(|c| &c.data)
+    };
     let after = if deleted { None } else { Some(&new_data) };
     let changes = diff::diff(before, after);
     if changes.is_empty() && operation == Operation::Update {
         let cur = live.expect("updates have a current state").clone();
-        return Ok(Planned { state: cur, created: false, draft: None });
+        return Ok(Planned {
+            state: cur,
+            created: false,
+            draft: None,
+        });
     }
 
     let version = current.map_or(0, |c| c.version) + 1;
@@ -269,7 +336,11 @@ pub fn change_set(schema: &Schema, entity_type: &str, changes: &[Change]) -> Cha
         .iter()
         .map(|c| FieldChange {
             path: c.path.clone(),
-            field_type: schema.field_type_name(entity_type, &c.path, c.new.as_ref().or(c.old.as_ref())),
+            field_type: schema.field_type_name(
+                entity_type,
+                &c.path,
+                c.new.as_ref().or(c.old.as_ref()),
+            ),
             old: c.old.clone(),
             new: c.new.clone(),
             change: c.kind(),
@@ -283,7 +354,12 @@ pub fn change_set(schema: &Schema, entity_type: &str, changes: &[Change]) -> Cha
             let path = format!("/{}", diff::escape_token(field));
             let c = changes.iter().find(|c| c.path == path)?;
             let id = |v: &Option<Value>| v.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
-            Some(RelationshipChange { path, target_type: target.to_owned(), old_id: id(&c.old), new_id: id(&c.new) })
+            Some(RelationshipChange {
+                path,
+                target_type: target.to_owned(),
+                old_id: id(&c.old),
+                new_id: id(&c.new),
+            })
         })
         .collect();
     let impact = field_changes
@@ -291,14 +367,24 @@ pub fn change_set(schema: &Schema, entity_type: &str, changes: &[Change]) -> Cha
         .map(|f| f.impact)
         .max()
         .unwrap_or_else(|| schema.type_impact(entity_type));
-    ChangeSet { field_changes, relationship_changes, impact }
+    ChangeSet {
+        field_changes,
+        relationship_changes,
+        impact,
+    }
 }
 
-fn top_level_values(changes: &[Change], before: Option<&Value>, after: Option<&Value>) -> (Option<Value>, Option<Value>) {
+fn top_level_values(
+    changes: &[Change],
+    before: Option<&Value>,
+    after: Option<&Value>,
+) -> (Option<Value>, Option<Value>) {
     let mut old = Map::new();
     let mut new = Map::new();
     for c in changes {
-        let Some(top) = diff::parse_pointer(&c.path).and_then(|t| t.into_iter().next()) else { continue };
+        let Some(top) = diff::parse_pointer(&c.path).and_then(|t| t.into_iter().next()) else {
+            continue;
+        };
         if let Some(v) = before.and_then(|b| b.get(&top)) {
             old.insert(top.clone(), v.clone());
         }
@@ -316,7 +402,11 @@ pub fn severity_of(operation: Operation, impact: Impact) -> Severity {
         Impact::High => Severity::Warning,
         _ => Severity::Info,
     };
-    let from_op = if operation == Operation::Delete { Severity::Warning } else { Severity::Info };
+    let from_op = if operation == Operation::Delete {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
     from_impact.max(from_op)
 }
 
@@ -361,7 +451,10 @@ impl EventInput {
             new_values: self.new_values.clone(),
             change_set: cs,
             summary: self.summary.clone(),
-            metadata: self.metadata.clone().unwrap_or_else(|| Value::Object(Map::new())),
+            metadata: self
+                .metadata
+                .clone()
+                .unwrap_or_else(|| Value::Object(Map::new())),
             severity: self.severity.unwrap_or(default_severity),
             tags: self.tags.clone().unwrap_or_default(),
         }
@@ -391,12 +484,21 @@ mod tests {
     }
 
     fn update(patch: Value, expected: Option<u64>) -> EntityOp {
-        EntityOp::Update { entity_type: "shipment".into(), id: "s1".into(), patch, expected_version: expected }
+        EntityOp::Update {
+            entity_type: "shipment".into(),
+            id: "s1".into(),
+            patch,
+            expected_version: expected,
+        }
     }
 
     #[test]
     fn create_records_every_field_and_version_one() {
-        let op = EntityOp::Create { entity_type: "shipment".into(), id: Some("s1".into()), data: json!({"a": 1, "b": {"c": 2}}) };
+        let op = EntityOp::Create {
+            entity_type: "shipment".into(),
+            id: Some("s1".into()),
+            data: json!({"a": 1, "b": {"c": 2}}),
+        };
         let p = plan(&op, None, &Schema::default(), now()).unwrap();
         assert!(p.created);
         assert_eq!(p.state.version, 1);
@@ -410,7 +512,13 @@ mod tests {
     #[test]
     fn update_merges_and_records_only_what_changed() {
         let cur = state(json!({"a": 1, "b": {"c": 2, "d": 3}}), 4, false);
-        let p = plan(&update(json!({"b": {"c": 5}, "a": 1}), Some(4)), Some(&cur), &Schema::default(), now()).unwrap();
+        let p = plan(
+            &update(json!({"b": {"c": 5}, "a": 1}), Some(4)),
+            Some(&cur),
+            &Schema::default(),
+            now(),
+        )
+        .unwrap();
         assert_eq!(p.state.data, json!({"a": 1, "b": {"c": 5, "d": 3}}));
         assert_eq!(p.state.version, 5);
         let d = p.draft.unwrap();
@@ -423,7 +531,13 @@ mod tests {
     #[test]
     fn an_update_that_changes_nothing_has_no_entry() {
         let cur = state(json!({"a": 1}), 2, false);
-        let p = plan(&update(json!({"a": 1}), None), Some(&cur), &Schema::default(), now()).unwrap();
+        let p = plan(
+            &update(json!({"a": 1}), None),
+            Some(&cur),
+            &Schema::default(),
+            now(),
+        )
+        .unwrap();
         assert!(p.draft.is_none());
         assert_eq!(p.state.version, 2);
     }
@@ -433,26 +547,63 @@ mod tests {
         let cur = state(json!({"a": 1}), 2, false);
         let gone = state(json!({"a": 1}), 3, true);
         let s = Schema::default();
-        assert_eq!(plan(&update(json!({}), Some(1)), Some(&cur), &s, now()), Err(OpError::VersionConflict { expected: 1, actual: 2 }));
-        assert!(matches!(plan(&update(json!({}), None), Some(&gone), &s, now()), Err(OpError::NotFound { .. })));
-        assert!(matches!(plan(&update(json!({}), None), None, &s, now()), Err(OpError::NotFound { .. })));
-        assert!(matches!(plan(&update(json!([1]), None), Some(&cur), &s, now()), Err(OpError::Invalid(_))));
-        let create = EntityOp::Create { entity_type: "shipment".into(), id: Some("s1".into()), data: json!({}) };
-        assert!(matches!(plan(&create, Some(&cur), &s, now()), Err(OpError::AlreadyExists { .. })));
+        assert_eq!(
+            plan(&update(json!({}), Some(1)), Some(&cur), &s, now()),
+            Err(OpError::VersionConflict {
+                expected: 1,
+                actual: 2
+            })
+        );
+        assert!(matches!(
+            plan(&update(json!({}), None), Some(&gone), &s, now()),
+            Err(OpError::NotFound { .. })
+        ));
+        assert!(matches!(
+            plan(&update(json!({}), None), None, &s, now()),
+            Err(OpError::NotFound { .. })
+        ));
+        assert!(matches!(
+            plan(&update(json!([1]), None), Some(&cur), &s, now()),
+            Err(OpError::Invalid(_))
+        ));
+        let create = EntityOp::Create {
+            entity_type: "shipment".into(),
+            id: Some("s1".into()),
+            data: json!({}),
+        };
+        assert!(matches!(
+            plan(&create, Some(&cur), &s, now()),
+            Err(OpError::AlreadyExists { .. })
+        ));
         // A deleted id may be created again; its version keeps counting.
-        assert_eq!(plan(&create, Some(&gone), &s, now()).unwrap().state.version, 4);
+        assert_eq!(
+            plan(&create, Some(&gone), &s, now()).unwrap().state.version,
+            4
+        );
     }
 
     #[test]
     fn delete_keeps_the_data_and_restore_brings_it_back() {
         let cur = state(json!({"a": 1}), 2, false);
-        let del = EntityOp::Delete { entity_type: "shipment".into(), id: "s1".into(), expected_version: None };
+        let del = EntityOp::Delete {
+            entity_type: "shipment".into(),
+            id: "s1".into(),
+            expected_version: None,
+        };
         let p = plan(&del, Some(&cur), &Schema::default(), now()).unwrap();
         assert!(p.state.deleted);
         let d = p.draft.unwrap();
-        assert_eq!((d.operation, d.severity), (Operation::Delete, Severity::Warning));
+        assert_eq!(
+            (d.operation, d.severity),
+            (Operation::Delete, Severity::Warning)
+        );
         assert_eq!(d.old_values, Some(json!({"a": 1})));
-        let restore = EntityOp::Restore { entity_type: "shipment".into(), id: "s1".into(), data: json!({"a": 1}), expected_version: None };
+        let restore = EntityOp::Restore {
+            entity_type: "shipment".into(),
+            id: "s1".into(),
+            data: json!({"a": 1}),
+            expected_version: None,
+        };
         let r = plan(&restore, Some(&p.state), &Schema::default(), now()).unwrap();
         assert!(!r.state.deleted);
         assert_eq!(r.state.version, 4);
@@ -460,7 +611,8 @@ mod tests {
 
     #[test]
     fn schema_types_impacts_and_relationships_reach_the_change_set() {
-        let schema = Schema::parse(r#"
+        let schema = Schema::parse(
+            r#"
             [types.customer]
             [types.shipment.fields.status]
             type = "string"
@@ -468,16 +620,35 @@ mod tests {
             [types.shipment.fields.customer_id]
             type = "string"
             references = "customer"
-        "#).unwrap();
+        "#,
+        )
+        .unwrap();
         let cur = state(json!({"status": "a", "customer_id": "c1"}), 1, false);
-        let p = plan(&update(json!({"status": "b", "customer_id": "c2"}), None), Some(&cur), &schema, now()).unwrap();
+        let p = plan(
+            &update(json!({"status": "b", "customer_id": "c2"}), None),
+            Some(&cur),
+            &schema,
+            now(),
+        )
+        .unwrap();
         let d = p.draft.unwrap();
         assert_eq!(d.change_set.impact, Impact::Critical);
         assert_eq!(d.severity, Severity::Critical);
-        assert_eq!(d.change_set.relationship_changes, vec![RelationshipChange {
-            path: "/customer_id".into(), target_type: "customer".into(), old_id: Some("c1".into()), new_id: Some("c2".into())
-        }]);
-        let bad = plan(&update(json!({"status": 5}), None), Some(&cur), &schema, now());
+        assert_eq!(
+            d.change_set.relationship_changes,
+            vec![RelationshipChange {
+                path: "/customer_id".into(),
+                target_type: "customer".into(),
+                old_id: Some("c1".into()),
+                new_id: Some("c2".into())
+            }]
+        );
+        let bad = plan(
+            &update(json!({"status": 5}), None),
+            Some(&cur),
+            &schema,
+            now(),
+        );
         assert!(matches!(bad, Err(OpError::Invalid(e)) if e[0].pointer == "/data/status"));
     }
 }

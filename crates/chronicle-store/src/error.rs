@@ -30,15 +30,30 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn unavailable(message: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
-        StoreError::Unavailable { message: message.into(), source: Some(Box::new(source)) }
+    pub fn unavailable(
+        message: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Unavailable {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
     }
 
-    pub fn internal(message: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
-        StoreError::Internal { message: message.into(), source: Some(Box::new(source)) }
+    pub fn internal(
+        message: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Internal {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
     }
 
     pub fn internal_msg(message: impl Into<String>) -> Self {
-        StoreError::Internal { message: message.into(), source: None }
+        StoreError::Internal {
+            message: message.into(),
+            source: None,
+        }
     }
 }

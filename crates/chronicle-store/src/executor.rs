@@ -10,8 +10,8 @@ use chronicle_core::canonical;
 use chronicle_core::entry::{Operation, RequestContext, Severity};
 use chronicle_core::merkle::{Frontier, Hash, Node};
 use chronicle_core::schema::{FieldError, Schema};
-use chronicle_core::write::{plan, EntityOp, EntryDraft, Links, OpError};
-use chronicle_core::{limits, timefmt, ChangeSet, EntityState, Entry, Impact};
+use chronicle_core::write::{EntityOp, EntryDraft, Links, OpError, plan};
+use chronicle_core::{ChangeSet, EntityState, Entry, Impact, limits, timefmt};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -20,11 +20,21 @@ use uuid::Uuid;
 /// transaction's own earlier writes.
 #[allow(async_fn_in_trait)]
 pub trait LedgerTxn {
-    async fn load_entity(&mut self, entity_type: &str, id: &str) -> Result<Option<EntityState>, StoreError>;
+    async fn load_entity(
+        &mut self,
+        entity_type: &str,
+        id: &str,
+    ) -> Result<Option<EntityState>, StoreError>;
     async fn save_entity(&mut self, state: &EntityState) -> Result<(), StoreError>;
     /// Appends the entry row (canonical bytes and leaf hash) and the interior tree nodes the
     /// append completed.
-    async fn append_entry(&mut self, entry: &Entry, canonical: &[u8], leaf: &Hash, nodes: &[Node]) -> Result<(), StoreError>;
+    async fn append_entry(
+        &mut self,
+        entry: &Entry,
+        canonical: &[u8],
+        leaf: &Hash,
+        nodes: &[Node],
+    ) -> Result<(), StoreError>;
 }
 
 /// The ledger's state at the start of a request: the tree's frontier (its size is the last
@@ -38,17 +48,26 @@ pub struct LedgerState {
 impl LedgerState {
     /// Serialized form kept in the backend's head row: frontier bytes, then the timestamp.
     pub fn encode(&self) -> (Vec<u8>, Option<String>) {
-        (self.frontier.to_bytes(), self.last_timestamp.map(timefmt::format))
+        (
+            self.frontier.to_bytes(),
+            self.last_timestamp.map(timefmt::format),
+        )
     }
 
-    pub fn decode(frontier: &[u8], last_timestamp: Option<&str>) -> Result<LedgerState, StoreError> {
+    pub fn decode(
+        frontier: &[u8],
+        last_timestamp: Option<&str>,
+    ) -> Result<LedgerState, StoreError> {
         let frontier = Frontier::from_bytes(frontier)
             .map_err(|e| StoreError::Corrupt(format!("ledger head frontier: {e}")))?;
         let last_timestamp = last_timestamp
             .map(timefmt::parse)
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("ledger head timestamp: {e}")))?;
-        Ok(LedgerState { frontier, last_timestamp })
+        Ok(LedgerState {
+            frontier,
+            last_timestamp,
+        })
     }
 
     /// The time for a request's entries: now (or the context's backdated time), never before
@@ -78,16 +97,28 @@ pub async fn execute<T: LedgerTxn>(
 ) -> Result<Executed, StoreError> {
     let ctx = req.context;
     let now = ledger.timestamp(&ctx);
-    let mut w = Writer { txn, ledger, schema, ctx: &ctx, now };
+    let mut w = Writer {
+        txn,
+        ledger,
+        schema,
+        ctx: &ctx,
+        now,
+    };
     match req.kind {
         WriteKind::Single(op) => {
             let result = w.op(op, Links::default()).await?;
-            Ok(Executed { response: WriteResponse::Single(result), keep: true })
+            Ok(Executed {
+                response: WriteResponse::Single(result),
+                keep: true,
+            })
         }
         WriteKind::Event(event) => {
             let draft = event.draft(schema);
             let entry = w.append(draft, Links::default(), None).await?;
-            Ok(Executed { response: WriteResponse::Event(entry), keep: true })
+            Ok(Executed {
+                response: WriteResponse::Event(entry),
+                keep: true,
+            })
         }
         WriteKind::Bulk { ops, atomic } => w.batch(ops, atomic, false).await,
         WriteKind::Transaction { ops } => w.batch(ops, true, true).await,
@@ -103,7 +134,11 @@ struct Writer<'a, T> {
 }
 
 impl<T: LedgerTxn> Writer<'_, T> {
-    async fn op(&mut self, mut op: EntityOp, links: Links) -> Result<Result<OpOutcome, OpError>, StoreError> {
+    async fn op(
+        &mut self,
+        mut op: EntityOp,
+        links: Links,
+    ) -> Result<Result<OpOutcome, OpError>, StoreError> {
         if let Err(e) = check_identifiers(&mut op) {
             return Ok(Err(e));
         }
@@ -123,15 +158,30 @@ impl<T: LedgerTxn> Writer<'_, T> {
             }
             None => None,
         };
-        Ok(Ok(OpOutcome { entity: state, created: planned.created, entry }))
+        Ok(Ok(OpOutcome {
+            entity: state,
+            created: planned.created,
+            entry,
+        }))
     }
 
-    async fn batch(&mut self, ops: Vec<EntityOp>, atomic: bool, transaction: bool) -> Result<Executed, StoreError> {
+    async fn batch(
+        &mut self,
+        ops: Vec<EntityOp>,
+        atomic: bool,
+        transaction: bool,
+    ) -> Result<Executed, StoreError> {
         let id = Uuid::now_v7();
         let links = if transaction {
-            Links { parent_id: None, transaction_id: Some(id) }
+            Links {
+                parent_id: None,
+                transaction_id: Some(id),
+            }
         } else {
-            Links { parent_id: Some(id), transaction_id: None }
+            Links {
+                parent_id: Some(id),
+                transaction_id: None,
+            }
         };
         let requested = ops.len();
         let mut results = Vec::with_capacity(requested);
@@ -140,12 +190,27 @@ impl<T: LedgerTxn> Writer<'_, T> {
             let failed = result.is_err();
             results.push(result);
             if failed && atomic {
-                return Ok(Executed { response: WriteResponse::Batch { id, results, committed: false, entry: None }, keep: false });
+                return Ok(Executed {
+                    response: WriteResponse::Batch {
+                        id,
+                        results,
+                        committed: false,
+                        entry: None,
+                    },
+                    keep: false,
+                });
             }
         }
         let succeeded = results.iter().filter(|r| r.is_ok()).count();
-        let changed = results.iter().filter(|r| matches!(r, Ok(o) if o.entry.is_some())).count();
-        let (operation, noun) = if transaction { (Operation::Transaction, "transaction") } else { (Operation::Bulk, "bulk") };
+        let changed = results
+            .iter()
+            .filter(|r| matches!(r, Ok(o) if o.entry.is_some()))
+            .count();
+        let (operation, noun) = if transaction {
+            (Operation::Transaction, "transaction")
+        } else {
+            (Operation::Bulk, "bulk")
+        };
         let draft = EntryDraft {
             operation,
             entity_type: None,
@@ -153,8 +218,13 @@ impl<T: LedgerTxn> Writer<'_, T> {
             entity_version: None,
             old_values: None,
             new_values: None,
-            change_set: ChangeSet { impact: Impact::None, ..ChangeSet::default() },
-            summary: Some(format!("{noun} of {requested} operations: {succeeded} succeeded, {changed} changed")),
+            change_set: ChangeSet {
+                impact: Impact::None,
+                ..ChangeSet::default()
+            },
+            summary: Some(format!(
+                "{noun} of {requested} operations: {succeeded} succeeded, {changed} changed"
+            )),
             metadata: json!({
                 "requested": requested,
                 "succeeded": succeeded,
@@ -162,18 +232,42 @@ impl<T: LedgerTxn> Writer<'_, T> {
                 "changed": changed,
                 "atomic": atomic,
             }),
-            severity: if succeeded < requested { Severity::Warning } else { Severity::Info },
+            severity: if succeeded < requested {
+                Severity::Warning
+            } else {
+                Severity::Info
+            },
             tags: Vec::new(),
         };
         let entry = self.append(draft, links, Some(id)).await?;
-        Ok(Executed { response: WriteResponse::Batch { id, results, committed: true, entry: Some(entry) }, keep: true })
+        Ok(Executed {
+            response: WriteResponse::Batch {
+                id,
+                results,
+                committed: true,
+                entry: Some(entry),
+            },
+            keep: true,
+        })
     }
 
     /// Gives the draft its seq, id, time and hash, and appends it.
-    async fn append(&mut self, draft: EntryDraft, links: Links, id: Option<Uuid>) -> Result<Entry, StoreError> {
+    async fn append(
+        &mut self,
+        draft: EntryDraft,
+        links: Links,
+        id: Option<Uuid>,
+    ) -> Result<Entry, StoreError> {
         let seq = self.ledger.frontier.size() + 1;
-        let mut entry = draft.into_entry(self.ctx, id.unwrap_or_else(Uuid::now_v7), seq, self.now, links);
-        let (bytes, leaf) = canonical::seal(&mut entry).map_err(|e| StoreError::internal_msg(e.to_string()))?;
+        let mut entry = draft.into_entry(
+            self.ctx,
+            id.unwrap_or_else(Uuid::now_v7),
+            seq,
+            self.now,
+            links,
+        );
+        let (bytes, leaf) =
+            canonical::seal(&mut entry).map_err(|e| StoreError::internal_msg(e.to_string()))?;
         let nodes = self.ledger.frontier.append(leaf);
         self.txn.append_entry(&entry, &bytes, &leaf, &nodes).await?;
         self.ledger.last_timestamp = Some(self.now);
@@ -198,5 +292,9 @@ fn check_identifiers(op: &mut EntityOp) -> Result<(), OpError> {
     {
         errors.push(FieldError::new("/id", m));
     }
-    if errors.is_empty() { Ok(()) } else { Err(OpError::Invalid(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(OpError::Invalid(errors))
+    }
 }

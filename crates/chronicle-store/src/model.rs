@@ -44,7 +44,12 @@ pub enum WriteResponse {
     /// Bulk or transaction. `id` is the bulk id or transaction id. When `committed` is false
     /// nothing of the batch was written (an atomic batch with a failing operation): results
     /// then still say which operation failed and why.
-    Batch { id: Uuid, results: Vec<Result<OpOutcome, OpError>>, committed: bool, entry: Option<Entry> },
+    Batch {
+        id: Uuid,
+        results: Vec<Result<OpOutcome, OpError>>,
+        committed: bool,
+        entry: Option<Entry>,
+    },
     Event(Entry),
 }
 

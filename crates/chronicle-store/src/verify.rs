@@ -56,7 +56,10 @@ fn hex_hash<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Verifies the whole ledger. `progress(done, total)` is called after every chunk.
-pub async fn verify(store: &dyn Store, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport, StoreError> {
+pub async fn verify(
+    store: &dyn Store,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<VerifyReport, StoreError> {
     let head = store.head().await?;
     let mut frontier = Frontier::new();
     let mut expected = 1u64;
@@ -73,27 +76,66 @@ pub async fn verify(store: &dyn Store, mut progress: impl FnMut(u64, u64)) -> Re
         }
         for row in &rows {
             if row.seq != expected {
-                return Ok(fail(&frontier, expected, FailureKind::RowMissing, format!("no row for seq {expected} (next row is {})", row.seq)));
+                return Ok(fail(
+                    &frontier,
+                    expected,
+                    FailureKind::RowMissing,
+                    format!("no row for seq {expected} (next row is {})", row.seq),
+                ));
             }
             if row.seq > head.tree_size {
-                return Ok(fail(&frontier, row.seq, FailureKind::RowInserted, format!("row {} is beyond the head's tree size {}", row.seq, head.tree_size)));
+                return Ok(fail(
+                    &frontier,
+                    row.seq,
+                    FailureKind::RowInserted,
+                    format!(
+                        "row {} is beyond the head's tree size {}",
+                        row.seq, head.tree_size
+                    ),
+                ));
             }
             let leaf = canonical::leaf_of(&row.canonical);
             let Ok(entry) = canonical::from_canonical(&row.canonical, &leaf) else {
-                return Ok(fail(&frontier, row.seq, FailureKind::Unreadable, "canonical bytes do not parse as an entry".into()));
+                return Ok(fail(
+                    &frontier,
+                    row.seq,
+                    FailureKind::Unreadable,
+                    "canonical bytes do not parse as an entry".into(),
+                ));
             };
             if entry.seq != row.seq {
-                return Ok(fail(&frontier, row.seq, FailureKind::OrderChanged, format!("row {} holds the entry of seq {}", row.seq, entry.seq)));
+                return Ok(fail(
+                    &frontier,
+                    row.seq,
+                    FailureKind::OrderChanged,
+                    format!("row {} holds the entry of seq {}", row.seq, entry.seq),
+                ));
             }
             if leaf.as_slice() != row.leaf_hash.as_slice() {
-                return Ok(fail(&frontier, row.seq, FailureKind::ContentChanged, "content does not match its leaf hash".into()));
+                return Ok(fail(
+                    &frontier,
+                    row.seq,
+                    FailureKind::ContentChanged,
+                    "content does not match its leaf hash".into(),
+                ));
             }
-            if canonical::canonical_bytes(&entry).ok().as_deref() != Some(row.canonical.as_slice()) {
-                return Ok(fail(&frontier, row.seq, FailureKind::ContentChanged, "stored bytes are not canonical".into()));
+            if canonical::canonical_bytes(&entry).ok().as_deref() != Some(row.canonical.as_slice())
+            {
+                return Ok(fail(
+                    &frontier,
+                    row.seq,
+                    FailureKind::ContentChanged,
+                    "stored bytes are not canonical".into(),
+                ));
             }
             let want = IndexedColumns::of(&entry);
             if want != row.columns || entry.id.to_string() != row.id {
-                return Ok(fail(&frontier, row.seq, FailureKind::ContentChanged, column_diff(&want, &row.columns)));
+                return Ok(fail(
+                    &frontier,
+                    row.seq,
+                    FailureKind::ContentChanged,
+                    column_diff(&want, &row.columns),
+                ));
             }
             frontier.append(leaf);
             expected += 1;
@@ -101,12 +143,31 @@ pub async fn verify(store: &dyn Store, mut progress: impl FnMut(u64, u64)) -> Re
         progress(frontier.size(), head.tree_size);
     }
     if frontier.size() < head.tree_size {
-        return Ok(fail(&frontier, expected, FailureKind::RowMissing, format!("the head says {} entries, rows end at {}", head.tree_size, frontier.size())));
+        return Ok(fail(
+            &frontier,
+            expected,
+            FailureKind::RowMissing,
+            format!(
+                "the head says {} entries, rows end at {}",
+                head.tree_size,
+                frontier.size()
+            ),
+        ));
     }
     if frontier.root() != head.root {
-        return Ok(fail(&frontier, 0, FailureKind::HeadMismatch, "the rows form a different tree than the stored head".into()));
+        return Ok(fail(
+            &frontier,
+            0,
+            FailureKind::HeadMismatch,
+            "the rows form a different tree than the stored head".into(),
+        ));
     }
-    Ok(VerifyReport { entries_checked: frontier.size(), tree_size: head.tree_size, root: frontier.root(), failure: None })
+    Ok(VerifyReport {
+        entries_checked: frontier.size(),
+        tree_size: head.tree_size,
+        root: frontier.root(),
+        failure: None,
+    })
 }
 
 fn column_diff(want: &IndexedColumns, got: &IndexedColumns) -> String {
