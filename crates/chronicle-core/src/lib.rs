@@ -23,6 +23,7 @@ pub mod entry;
 pub mod limits;
 pub mod merkle;
 pub mod replay;
+pub mod rollback;
 pub mod schema;
 pub mod timefmt;
 pub mod write;
