@@ -32,6 +32,10 @@ pub struct RequestContext {
     /// in-process callers such as the demo loader, never from HTTP input.
     #[serde(skip)]
     pub at: Option<OffsetDateTime>,
+    /// Marks Chronicle's own bookkeeping writes (rollback records, snapshots), which may use
+    /// the reserved entity types that start with `_`. Never set from HTTP input.
+    #[serde(skip)]
+    pub system: bool,
 }
 
 #[derive(

@@ -165,6 +165,9 @@ pub fn plan(
     now: OffsetDateTime,
 ) -> Result<Planned, OpError> {
     let ty = op.entity_type();
+    // Reserved `_` types are Chronicle's own records; the user's schema does not describe them.
+    let unschematized = Schema::default();
+    let schema = if ty.starts_with('_') { &unschematized } else { schema };
     if let Err(e) = schema.check_type(ty) {
         return Err(OpError::Invalid(vec![e]));
     }

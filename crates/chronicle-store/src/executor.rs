@@ -139,7 +139,7 @@ impl<T: LedgerTxn> Writer<'_, T> {
         mut op: EntityOp,
         links: Links,
     ) -> Result<Result<OpOutcome, OpError>, StoreError> {
-        if let Err(e) = check_identifiers(&mut op) {
+        if let Err(e) = check_identifiers(&mut op, self.ctx.system) {
             return Ok(Err(e));
         }
         let id = op.id_or_assign().to_owned();
@@ -275,9 +275,15 @@ impl<T: LedgerTxn> Writer<'_, T> {
     }
 }
 
-fn check_identifiers(op: &mut EntityOp) -> Result<(), OpError> {
+fn check_identifiers(op: &mut EntityOp, system: bool) -> Result<(), OpError> {
     let mut errors = Vec::new();
-    if let Err(m) = limits::check_type_name(op.entity_type()) {
+    // Reserved types (`_rollback`, `_snapshot`) are Chronicle's own records: only system
+    // writes may touch them, and they follow the same naming rule after the underscore.
+    let type_check = match op.entity_type().strip_prefix('_') {
+        Some(rest) if system => limits::check_type_name(rest),
+        _ => limits::check_type_name(op.entity_type()),
+    };
+    if let Err(m) = type_check {
         errors.push(FieldError::new("/type", m));
     }
     let explicit_id = match op {
