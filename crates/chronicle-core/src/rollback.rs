@@ -70,6 +70,8 @@ pub enum Goal {
         entities: Vec<EntityRef>,
         as_of_seq: u64,
     },
+    /// Bring entities to exactly these states (a snapshot): `None` means absent or deleted.
+    States(Vec<(EntityRef, Option<Value>)>),
 }
 
 /// Everything the ledger knows about one entity: its current state and all its entries,
@@ -285,9 +287,10 @@ pub fn plan(goal: &Goal, strategy: Strategy, facts: &Facts, schema: &Schema) -> 
     let mut undo: BTreeMap<EntityRef, BTreeSet<u64>> = BTreeMap::new();
     let fields: Option<&[String]> = match goal {
         Goal::Undo { fields, .. } => fields.as_deref(),
-        Goal::RestoreTo { .. } => None,
+        Goal::RestoreTo { .. } | Goal::States(_) => None,
     };
     match goal {
+        Goal::States(states) => return plan_states(states, facts),
         Goal::Undo { entries, .. } => {
             for e in entries.iter().filter(|e| changes_entity(e)) {
                 let r = EntityRef::of(e).expect("entity entries name their entity");
@@ -452,6 +455,64 @@ pub fn plan(goal: &Goal, strategy: Strategy, facts: &Facts, schema: &Schema) -> 
         overwritten,
         affected_actors: actors.into_iter().collect(),
         counts,
+    })
+}
+
+/// A snapshot restore: every entity straight to its given state. Nothing is "undone", so
+/// there are no conflicts; later changes are simply replaced.
+fn plan_states(states: &[(EntityRef, Option<Value>)], facts: &Facts) -> Step {
+    let needs = Needs {
+        histories: states
+            .iter()
+            .filter(|(r, _)| !facts.histories.contains_key(r))
+            .map(|(r, _)| r.clone())
+            .collect(),
+        ..Needs::default()
+    };
+    if !needs.is_empty() {
+        return Step::Need(needs);
+    }
+    let mut operations = Vec::new();
+    for (r, want) in states {
+        let cur = facts.histories[r].current.as_ref();
+        let live = cur.filter(|c| !c.deleted);
+        let action = match (live, want) {
+            (None, None) => continue,
+            (Some(c), Some(w)) if &c.data == w => continue,
+            (Some(_), Some(_)) => Action::Update,
+            (Some(_), None) => Action::Delete,
+            (None, Some(_)) if cur.is_some() => Action::Restore,
+            (None, Some(_)) => Action::Create,
+        };
+        operations.push(PlannedOp {
+            entity_type: r.entity_type.clone(),
+            id: r.id.clone(),
+            action,
+            before: live.map(|c| c.data.clone()),
+            after: want.clone(),
+            expected_version: cur.map_or(0, |c| c.version),
+            undoes: Vec::new(),
+        });
+    }
+    let count = |a: Action| {
+        operations
+            .iter()
+            .filter(|o: &&PlannedOp| o.action == a)
+            .count()
+    };
+    let counts = Counts {
+        entities: operations.len(),
+        updates: count(Action::Update),
+        deletes: count(Action::Delete),
+        restores: count(Action::Restore),
+        creates: count(Action::Create),
+        ..Counts::default()
+    };
+    Step::Plan(Plan {
+        feasible: true,
+        operations,
+        counts,
+        ..Plan::default()
     })
 }
 
@@ -1028,6 +1089,29 @@ mod tests {
             sim.data("shipment", "s1"),
             Some(json!({"customer_id": "c1"}))
         );
+    }
+
+    #[test]
+    fn a_snapshot_restore_sets_each_entity_to_its_captured_state() {
+        let mut sim = Sim::default();
+        sim.apply(create("s", "1", json!({"a": 1})));
+        sim.apply(create("s", "2", json!({"a": 2})));
+        let captured: Vec<(EntityRef, Option<Value>)> = sim
+            .states
+            .iter()
+            .map(|(r, s)| (r.clone(), Some(s.data.clone())))
+            .collect();
+        sim.apply(update("s", "1", json!({"a": 9})));
+        sim.apply(delete("s", "2"));
+        sim.apply(create("s", "3", json!({})));
+        let mut goal = captured;
+        goal.push((EntityRef::new("s", "3"), None));
+        let p = sim.plan(&Goal::States(goal), Strategy::Strict);
+        assert_eq!(p.counts.updates + p.counts.restores + p.counts.deletes, 3);
+        sim.execute(&p);
+        assert_eq!(sim.data("s", "1"), Some(json!({"a": 1})));
+        assert_eq!(sim.data("s", "2"), Some(json!({"a": 2})));
+        assert_eq!(sim.data("s", "3"), None);
     }
 
     fn arb_ops() -> impl proptest::strategy::Strategy<Value = Vec<(u8, u8, u8)>> {

@@ -167,7 +167,11 @@ pub fn plan(
     let ty = op.entity_type();
     // Reserved `_` types are Chronicle's own records; the user's schema does not describe them.
     let unschematized = Schema::default();
-    let schema = if ty.starts_with('_') { &unschematized } else { schema };
+    let schema = if ty.starts_with('_') {
+        &unschematized
+    } else {
+        schema
+    };
     if let Err(e) = schema.check_type(ty) {
         return Err(OpError::Invalid(vec![e]));
     }
