@@ -1,0 +1,37 @@
+//! The engine drives the store for work that spans many writes: rollbacks (resolve the
+//! target, gather ledger facts, plan with `chronicle_core::rollback`, check the approval
+//! policy, execute atomically or in crash-safe stages, verify) and snapshots.
+//!
+//! # Layout
+//! - [`target`]: rollback targets and their resolution into a planner goal.
+//! - [`facts`]: gathering histories and referrers until the planner is satisfied.
+//! - [`record`]: the rollback record and its statuses.
+//! - [`policy`]: when a rollback needs approval, and how many.
+//! - [`rollbacks`]: the [`Engine`]'s rollback operations and the stage runner.
+//! - [`snapshot`]: capture and load of compressed, checksummed snapshots.
+//!
+//! Rollback records and snapshots are entities of the reserved types `_rollback` and
+//! `_snapshot`, written through the ordinary audited write path with a system context. So
+//! every step of a rollback is itself on the ledger, and a stage's entity changes commit in
+//! the same transaction as the record's progress: a crash can never leave a stage applied but
+//! unrecorded, or recorded but unapplied. The record's version guards every step, so two
+//! nodes can never run the same stage twice.
+
+pub mod error;
+pub mod facts;
+pub mod policy;
+pub mod record;
+pub mod rollbacks;
+pub mod snapshot;
+pub mod target;
+
+pub use error::EngineError;
+pub use policy::ApprovalPolicy;
+pub use record::{RollbackRecord, RollbackRequest, Status};
+pub use rollbacks::{Engine, Preview};
+pub use target::Target;
+
+/// Entity type of rollback records.
+pub const ROLLBACK_TYPE: &str = "_rollback";
+/// Entity type of snapshots.
+pub const SNAPSHOT_TYPE: &str = "_snapshot";

@@ -1,0 +1,122 @@
+//! The rollback record: what was asked, the plan, who approved, how far execution got, and
+//! what verification found. Stored as the data of a `_rollback` entity.
+
+use crate::target::Target;
+use chronicle_core::Actor;
+use chronicle_core::rollback::{Plan, Strategy};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    AwaitingApproval,
+    Approved,
+    Rejected,
+    Running,
+    Paused,
+    Stopped,
+    Completed,
+    Failed,
+}
+
+impl Status {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Rejected | Status::Stopped | Status::Completed | Status::Failed
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One transaction: all or nothing.
+    #[default]
+    Atomic,
+    /// Stages of `stage_size` operations, each committed with the record's progress.
+    Staged,
+}
+
+/// What a client asks for (`POST /v1/rollbacks` and `/preview`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    pub target: Target,
+    #[serde(default)]
+    pub strategy: Strategy,
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub mode: Mode,
+    pub stage_size: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Approval {
+    pub actor: Actor,
+    pub approved: bool,
+    pub justification: String,
+    #[serde(with = "chronicle_core::timefmt")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+    pub stages_done: usize,
+}
+
+/// An entity whose state after execution is not what the plan expected.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Mismatch {
+    #[serde(rename = "type")]
+    pub entity_type: String,
+    pub id: String,
+    pub expected_deleted: bool,
+    pub actual_deleted: Option<bool>,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Verification {
+    pub checked: usize,
+    pub passed: bool,
+    pub mismatches: Vec<Mismatch>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RollbackResult {
+    /// Entries written for entity changes (the record's own updates are not counted).
+    pub entities_changed: usize,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RollbackRecord {
+    pub id: Uuid,
+    pub status: Status,
+    pub target: Target,
+    pub strategy: Strategy,
+    pub mode: Mode,
+    pub stage_size: usize,
+    pub reason: Option<String>,
+    pub requested_by: Actor,
+    #[serde(with = "chronicle_core::timefmt")]
+    #[schema(value_type = String, format = DateTime)]
+    pub requested_at: OffsetDateTime,
+    pub required_approvals: u32,
+    pub approval_reasons: Vec<String>,
+    pub approvals: Vec<Approval>,
+    pub plan: Plan,
+    pub progress: Progress,
+    pub result: Option<RollbackResult>,
+    pub verification: Option<Verification>,
+    /// The record entity's version: each step is written with it as the expected version.
+    #[serde(default)]
+    pub version: u64,
+}

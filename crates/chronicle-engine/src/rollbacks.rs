@@ -1,0 +1,588 @@
+//! The [`Engine`]: preview, request, approve, run, pause, resume, stop and verify rollbacks.
+
+use crate::ROLLBACK_TYPE;
+use crate::error::EngineError;
+use crate::facts;
+use crate::policy::ApprovalPolicy;
+use crate::record::*;
+use crate::target::resolve;
+use chronicle_core::rollback::{Action, Plan};
+use chronicle_core::schema::Schema;
+use chronicle_core::write::{EntityOp, OpError};
+use chronicle_core::{RequestContext, timefmt};
+use chronicle_store::{Store, WriteKind, WriteRequest, WriteResponse};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Default operations per stage in staged mode.
+pub const DEFAULT_STAGE_SIZE: usize = 100;
+/// How often a step retries when another writer changed the record in between.
+const MAX_RETRIES: usize = 16;
+
+/// A plan with the approval it would need. Computing it writes nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct Preview {
+    #[serde(flatten)]
+    pub plan: Plan,
+    pub requires_approval: bool,
+    pub required_approvals: u32,
+    pub approval_reasons: Vec<String>,
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    schema: Arc<Schema>,
+    policy: ApprovalPolicy,
+    /// Rollbacks this process is running, so it never runs one twice.
+    active: Mutex<HashSet<Uuid>>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, schema: Arc<Schema>, policy: ApprovalPolicy) -> Arc<Engine> {
+        Arc::new(Engine {
+            store,
+            schema,
+            policy,
+            active: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    async fn plan(&self, req: &RollbackRequest) -> Result<Plan, EngineError> {
+        if let Some(r) = &req.reason {
+            chronicle_core::limits::check_text(r)
+                .map_err(|m| EngineError::invalid("/reason", m))?;
+        }
+        if req.stage_size == Some(0) {
+            return Err(EngineError::invalid("/stage_size", "must be at least 1"));
+        }
+        let goal = resolve(self.store.as_ref(), &req.target).await?;
+        facts::plan(self.store.as_ref(), &self.schema, &goal, req.strategy).await
+    }
+
+    pub async fn preview(&self, req: &RollbackRequest) -> Result<Preview, EngineError> {
+        let plan = self.plan(req).await?;
+        let (required_approvals, approval_reasons) = self.policy.required(&plan, &self.schema);
+        Ok(Preview {
+            plan,
+            requires_approval: required_approvals > 0,
+            required_approvals,
+            approval_reasons,
+        })
+    }
+
+    /// Records a rollback request and, when no approval is needed, runs it: to the end for
+    /// atomic mode, in the background for staged mode.
+    pub async fn request(
+        self: &Arc<Self>,
+        req: RollbackRequest,
+        ctx: &RequestContext,
+    ) -> Result<RollbackRecord, EngineError> {
+        let plan = self.plan(&req).await?;
+        if !plan.feasible {
+            return Err(EngineError::Conflict(Box::new(plan)));
+        }
+        let (required, reasons) = self.policy.required(&plan, &self.schema);
+        let total = plan.operations.len();
+        let record = RollbackRecord {
+            id: Uuid::now_v7(),
+            status: if required > 0 {
+                Status::AwaitingApproval
+            } else {
+                Status::Running
+            },
+            stage_size: match req.mode {
+                Mode::Atomic => total.max(1),
+                Mode::Staged => req.stage_size.unwrap_or(DEFAULT_STAGE_SIZE),
+            },
+            target: req.target,
+            strategy: req.strategy,
+            mode: req.mode,
+            reason: req.reason,
+            requested_by: ctx.actor.clone(),
+            requested_at: timefmt::now(),
+            required_approvals: required,
+            approval_reasons: reasons,
+            approvals: Vec::new(),
+            plan,
+            progress: Progress {
+                done: 0,
+                total,
+                stages_done: 0,
+            },
+            result: None,
+            verification: None,
+            version: 0,
+        };
+        let record = self.create_record(record, ctx).await?;
+        self.start_if_running(record).await
+    }
+
+    async fn start_if_running(
+        self: &Arc<Self>,
+        record: RollbackRecord,
+    ) -> Result<RollbackRecord, EngineError> {
+        if record.status != Status::Running {
+            return Ok(record);
+        }
+        match record.mode {
+            Mode::Atomic => self.run(record.id).await,
+            Mode::Staged => {
+                self.spawn(record.id);
+                Ok(record)
+            }
+        }
+    }
+
+    /// Runs a rollback in a background task (at most one per rollback in this process).
+    pub fn spawn(self: &Arc<Self>, id: Uuid) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.run(id).await {
+                tracing::error!(rollback = %id, error = %e, "rollback runner stopped");
+            }
+        });
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<RollbackRecord, EngineError> {
+        let state = self
+            .store
+            .entity(ROLLBACK_TYPE, &id.to_string())
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("rollback {id}")))?;
+        let mut record: RollbackRecord = serde_json::from_value(state.data).map_err(|e| {
+            EngineError::Store(chronicle_store::StoreError::Corrupt(format!(
+                "rollback record {id}: {e}"
+            )))
+        })?;
+        record.version = state.version;
+        Ok(record)
+    }
+
+    /// Rollbacks ordered by id (UUIDv7: oldest first), after `after`.
+    pub async fn list(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<RollbackRecord>, EngineError> {
+        let after = after.map(|u| u.to_string());
+        let states = self
+            .store
+            .list_entities(ROLLBACK_TYPE, after.as_deref(), limit)
+            .await?;
+        states
+            .into_iter()
+            .map(|s| {
+                let mut r: RollbackRecord = serde_json::from_value(s.data).map_err(|e| {
+                    EngineError::Store(chronicle_store::StoreError::Corrupt(format!(
+                        "rollback record: {e}"
+                    )))
+                })?;
+                r.version = s.version;
+                Ok(r)
+            })
+            .collect()
+    }
+
+    /// Approves or rejects. Only role `approver`, never the requester, once per approver.
+    pub async fn decide(
+        self: &Arc<Self>,
+        id: Uuid,
+        ctx: &RequestContext,
+        approve: bool,
+        justification: String,
+    ) -> Result<RollbackRecord, EngineError> {
+        chronicle_core::limits::check_text(&justification)
+            .map_err(|m| EngineError::invalid("/justification", m))?;
+        if justification.trim().is_empty() {
+            return Err(EngineError::invalid(
+                "/justification",
+                "a justification is required",
+            ));
+        }
+        if ctx.actor.role.as_deref() != Some("approver") {
+            return Err(EngineError::Forbidden(
+                "only the approver role may approve or reject rollbacks".into(),
+            ));
+        }
+        let Some(who) = ctx.actor.id.clone() else {
+            return Err(EngineError::Forbidden(
+                "an approver must be identified (X-Actor-Id)".into(),
+            ));
+        };
+        let record = self
+            .transition(id, ctx, |r| {
+                if r.status != Status::AwaitingApproval {
+                    return Err(EngineError::WrongState(format!(
+                        "rollback is {:?}, not awaiting approval",
+                        r.status
+                    )));
+                }
+                if r.requested_by.id.as_deref() == Some(who.as_str()) {
+                    return Err(EngineError::Forbidden(
+                        "the requester cannot approve their own rollback".into(),
+                    ));
+                }
+                if r.approvals
+                    .iter()
+                    .any(|a| a.actor.id.as_deref() == Some(who.as_str()))
+                {
+                    return Err(EngineError::WrongState(format!(
+                        "{who} has already decided on this rollback"
+                    )));
+                }
+                r.approvals.push(Approval {
+                    actor: ctx.actor.clone(),
+                    approved: approve,
+                    justification: justification.clone(),
+                    at: timefmt::now(),
+                });
+                let approvals = r.approvals.iter().filter(|a| a.approved).count() as u32;
+                if !approve {
+                    r.status = Status::Rejected;
+                } else if approvals >= r.required_approvals {
+                    r.status = Status::Running;
+                }
+                Ok(())
+            })
+            .await?;
+        self.start_if_running(record).await
+    }
+
+    pub async fn pause(
+        &self,
+        id: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<RollbackRecord, EngineError> {
+        self.transition(id, ctx, |r| match r.status {
+            Status::Running => {
+                r.status = Status::Paused;
+                Ok(())
+            }
+            s => Err(EngineError::WrongState(format!(
+                "only a running rollback can be paused; it is {s:?}"
+            ))),
+        })
+        .await
+    }
+
+    pub async fn resume(
+        self: &Arc<Self>,
+        id: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<RollbackRecord, EngineError> {
+        let record = self
+            .transition(id, ctx, |r| match r.status {
+                Status::Paused => {
+                    r.status = Status::Running;
+                    Ok(())
+                }
+                s => Err(EngineError::WrongState(format!(
+                    "only a paused rollback can be resumed; it is {s:?}"
+                ))),
+            })
+            .await?;
+        self.spawn(id);
+        Ok(record)
+    }
+
+    /// Emergency stop: no further stage starts. Stages already committed stay committed (and
+    /// can themselves be rolled back with target `rollback`).
+    pub async fn stop(
+        &self,
+        id: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<RollbackRecord, EngineError> {
+        self.transition(id, ctx, |r| {
+            if r.status.is_final() {
+                return Err(EngineError::WrongState(format!(
+                    "rollback already ended: {:?}",
+                    r.status
+                )));
+            }
+            r.status = Status::Stopped;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Restarts what a previous process left running, and verifies what it completed without
+    /// verifying. Call once at start-up.
+    pub async fn resume_interrupted(self: &Arc<Self>) -> Result<usize, EngineError> {
+        let mut after = None;
+        let mut resumed = 0;
+        loop {
+            let page = self.list(after, 200).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for r in page {
+                if r.status == Status::Running
+                    || (r.status == Status::Completed && r.verification.is_none())
+                {
+                    resumed += 1;
+                    self.spawn(r.id);
+                }
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// Runs the rollback's remaining stages to the end (or until it is paused or stopped),
+    /// then verifies. Safe to call concurrently from several processes: every stage commits
+    /// together with the record at the version it read.
+    pub async fn run(self: &Arc<Self>, id: Uuid) -> Result<RollbackRecord, EngineError> {
+        if !self.active.lock().expect("not poisoned").insert(id) {
+            return self.get(id).await;
+        }
+        let result = self.run_inner(id).await;
+        self.active.lock().expect("not poisoned").remove(&id);
+        result
+    }
+
+    async fn run_inner(&self, id: Uuid) -> Result<RollbackRecord, EngineError> {
+        let mut retries = 0;
+        loop {
+            let mut record = self.get(id).await?;
+            if record.status == Status::Completed && record.verification.is_none() {
+                return self.verify(record).await;
+            }
+            if record.status != Status::Running {
+                return Ok(record);
+            }
+            let ctx = system_context(&record);
+            let start = record.progress.done;
+            let end = (start + record.stage_size.max(1)).min(record.progress.total);
+            let mut ops: Vec<EntityOp> = record.plan.entity_ops()[start..end].to_vec();
+            record.progress.done = end;
+            record.progress.stages_done += 1;
+            if end == record.progress.total {
+                record.status = Status::Completed;
+                record.result = Some(RollbackResult {
+                    entities_changed: end,
+                    error: None,
+                });
+            }
+            ops.push(record_op(&record)?);
+            let n = ops.len();
+            let response = self
+                .store
+                .write(WriteRequest {
+                    context: ctx.clone(),
+                    kind: WriteKind::Transaction { ops },
+                })
+                .await?;
+            let WriteResponse::Batch {
+                results, committed, ..
+            } = response
+            else {
+                return Err(EngineError::Store(
+                    chronicle_store::StoreError::internal_msg(
+                        "unexpected response to a transaction",
+                    ),
+                ));
+            };
+            if committed {
+                retries = 0;
+                continue;
+            }
+            let failed = results.iter().position(|r| r.is_err()).unwrap_or(n - 1);
+            if failed == n - 1 {
+                // The record changed under us (paused, stopped, or another node ran the stage):
+                // read it again and carry on from what it says.
+                retries += 1;
+                if retries > MAX_RETRIES {
+                    return Err(EngineError::WrongState(
+                        "the rollback record keeps changing; giving up this run".into(),
+                    ));
+                }
+                continue;
+            }
+            // An entity changed since the plan was made: stop here, visibly, never half-silently.
+            let op = &record.plan.operations[start + failed];
+            let why = match &results[failed] {
+                Err(OpError::VersionConflict { expected, actual }) => format!(
+                    "it changed since the plan was made (version {actual}, plan expected {expected})"
+                ),
+                Err(e) => e.to_string(),
+                Ok(_) => "unknown".into(),
+            };
+            let error = format!(
+                "stage {} failed at {} {}: {why}; {start} of {} operations were applied",
+                record.progress.stages_done, op.entity_type, op.id, record.progress.total
+            );
+            return self
+                .transition(id, &ctx, |r| {
+                    r.status = Status::Failed;
+                    r.result = Some(RollbackResult {
+                        entities_changed: r.progress.done,
+                        error: Some(error.clone()),
+                    });
+                    Ok(())
+                })
+                .await;
+        }
+    }
+
+    /// Checks every planned entity against the plan's expected state and stores the result.
+    async fn verify(&self, record: RollbackRecord) -> Result<RollbackRecord, EngineError> {
+        let mut mismatches = Vec::new();
+        for op in &record.plan.operations {
+            let state = self.store.entity(&op.entity_type, &op.id).await?;
+            let expected_deleted = op.action == Action::Delete;
+            let actual_deleted = state.as_ref().map(|s| s.deleted);
+            let ok = match (&state, expected_deleted) {
+                (None, true) => true,
+                (Some(s), true) => s.deleted,
+                (Some(s), false) => !s.deleted && Some(&s.data) == op.after.as_ref(),
+                (None, false) => false,
+            };
+            if !ok {
+                let detail = match &state {
+                    None => "the entity does not exist".to_owned(),
+                    Some(s) if s.deleted != expected_deleted => format!(
+                        "expected deleted = {expected_deleted}, found deleted = {}",
+                        s.deleted
+                    ),
+                    Some(_) => "the data differs from the plan's expected state".to_owned(),
+                };
+                mismatches.push(Mismatch {
+                    entity_type: op.entity_type.clone(),
+                    id: op.id.clone(),
+                    expected_deleted,
+                    actual_deleted,
+                    detail,
+                });
+            }
+        }
+        let verification = Verification {
+            checked: record.plan.operations.len(),
+            passed: mismatches.is_empty(),
+            mismatches,
+        };
+        let ctx = system_context(&record);
+        self.transition(record.id, &ctx, |r| {
+            r.verification = Some(verification.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_record(
+        &self,
+        mut record: RollbackRecord,
+        ctx: &RequestContext,
+    ) -> Result<RollbackRecord, EngineError> {
+        let mut sys = ctx.clone();
+        sys.system = true;
+        sys.rollback_id = Some(record.id);
+        let op = EntityOp::Create {
+            entity_type: ROLLBACK_TYPE.into(),
+            id: Some(record.id.to_string()),
+            data: serde_json::to_value(&record).expect("records serialize"),
+        };
+        match self
+            .store
+            .write(WriteRequest {
+                context: sys,
+                kind: WriteKind::Single(op),
+            })
+            .await?
+        {
+            WriteResponse::Single(Ok(out)) => {
+                record.version = out.entity.version;
+                Ok(record)
+            }
+            WriteResponse::Single(Err(e)) => Err(EngineError::Store(
+                chronicle_store::StoreError::internal_msg(format!(
+                    "cannot record the rollback: {e}"
+                )),
+            )),
+            _ => Err(EngineError::Store(
+                chronicle_store::StoreError::internal_msg("unexpected response"),
+            )),
+        }
+    }
+
+    /// Reads the record, applies `change`, and writes it back at the version read, retrying
+    /// when another writer got there first.
+    async fn transition(
+        &self,
+        id: Uuid,
+        ctx: &RequestContext,
+        change: impl Fn(&mut RollbackRecord) -> Result<(), EngineError>,
+    ) -> Result<RollbackRecord, EngineError> {
+        for _ in 0..MAX_RETRIES {
+            let mut record = self.get(id).await?;
+            change(&mut record)?;
+            let mut sys = ctx.clone();
+            sys.system = true;
+            sys.rollback_id = Some(id);
+            match self
+                .store
+                .write(WriteRequest {
+                    context: sys,
+                    kind: WriteKind::Single(record_op(&record)?),
+                })
+                .await?
+            {
+                WriteResponse::Single(Ok(out)) => {
+                    record.version = out.entity.version;
+                    return Ok(record);
+                }
+                WriteResponse::Single(Err(OpError::VersionConflict { .. })) => continue,
+                WriteResponse::Single(Err(e)) => {
+                    return Err(EngineError::Store(
+                        chronicle_store::StoreError::internal_msg(format!(
+                            "cannot update the rollback record: {e}"
+                        )),
+                    ));
+                }
+                _ => {
+                    return Err(EngineError::Store(
+                        chronicle_store::StoreError::internal_msg("unexpected response"),
+                    ));
+                }
+            }
+        }
+        Err(EngineError::WrongState(
+            "the rollback record keeps changing; try again".into(),
+        ))
+    }
+}
+
+/// The write that stores the record, guarded by the version it was read at.
+fn record_op(record: &RollbackRecord) -> Result<EntityOp, EngineError> {
+    let mut data = serde_json::to_value(record).map_err(|e| {
+        EngineError::Store(chronicle_store::StoreError::internal_msg(e.to_string()))
+    })?;
+    if let Some(m) = data.as_object_mut() {
+        // The version lives on the entity itself, not in its data.
+        m.remove("version");
+    }
+    Ok(EntityOp::Replace {
+        entity_type: ROLLBACK_TYPE.into(),
+        id: record.id.to_string(),
+        data,
+        expected_version: Some(record.version),
+    })
+}
+
+/// The context of the rollback's own writes: the requester's identity, the rollback's id.
+fn system_context(record: &RollbackRecord) -> RequestContext {
+    RequestContext {
+        actor: record.requested_by.clone(),
+        reason: Some(match &record.reason {
+            Some(r) => format!("rollback {}: {r}", record.id),
+            None => format!("rollback {}", record.id),
+        }),
+        rollback_id: Some(record.id),
+        system: true,
+        ..RequestContext::default()
+    }
+}
