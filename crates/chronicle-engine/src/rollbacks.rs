@@ -12,7 +12,7 @@ use chronicle_core::write::{EntityOp, OpError};
 use chronicle_core::{RequestContext, timefmt};
 use chronicle_store::{Store, WriteKind, WriteRequest, WriteResponse};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -38,6 +38,8 @@ pub struct Engine {
     policy: ApprovalPolicy,
     /// Rollbacks this process is running, so it never runs one twice.
     active: Mutex<HashSet<Uuid>>,
+    /// Background runners, so that callers can wait for one (see [`Engine::wait`]).
+    tasks: Mutex<HashMap<Uuid, tokio::task::JoinHandle<()>>>,
 }
 
 impl Engine {
@@ -47,6 +49,7 @@ impl Engine {
             schema,
             policy,
             active: Mutex::new(HashSet::new()),
+            tasks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -143,11 +146,22 @@ impl Engine {
     /// Runs a rollback in a background task (at most one per rollback in this process).
     pub fn spawn(self: &Arc<Self>, id: Uuid) {
         let engine = self.clone();
-        tokio::spawn(async move {
+        let handle = tokio::spawn(async move {
             if let Err(e) = engine.run(id).await {
                 tracing::error!(rollback = %id, error = %e, "rollback runner stopped");
             }
         });
+        self.tasks.lock().expect("not poisoned").insert(id, handle);
+    }
+
+    /// Waits for this process's background runner of the rollback, if there is one, and
+    /// returns the record as it then is.
+    pub async fn wait(&self, id: Uuid) -> Result<RollbackRecord, EngineError> {
+        let handle = self.tasks.lock().expect("not poisoned").remove(&id);
+        if let Some(h) = handle {
+            let _ = h.await;
+        }
+        self.get(id).await
     }
 
     pub async fn get(&self, id: Uuid) -> Result<RollbackRecord, EngineError> {
