@@ -266,12 +266,70 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Whether this entry changed the field at `pointer` or anything beneath it.
+    /// Whether this entry changed the field at `pointer`: a change at the field, beneath it,
+    /// or above it where the old or new value holds the field (deleting `/address` changes
+    /// `/address/city`). Every backend's `field` filter follows this rule.
     pub fn touches_field(&self, pointer: &str) -> bool {
         self.change_set.field_changes.iter().any(|c| {
-            c.path == pointer
-                || (c.path.starts_with(pointer)
-                    && c.path.as_bytes().get(pointer.len()) == Some(&b'/'))
+            if c.path == pointer {
+                return true;
+            }
+            if c.path.starts_with(pointer) && c.path.as_bytes().get(pointer.len()) == Some(&b'/') {
+                return true;
+            }
+            if pointer.starts_with(&c.path) && pointer.as_bytes().get(c.path.len()) == Some(&b'/') {
+                let rest = &pointer[c.path.len()..];
+                let holds =
+                    |v: &Option<Value>| v.as_ref().is_some_and(|v| v.pointer(rest).is_some());
+                return holds(&c.old) || holds(&c.new);
+            }
+            false
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn with_change(path: &str, old: Option<Value>, new: Option<Value>) -> Entry {
+        let mut e: Entry = serde_json::from_value(json!({
+            "id": Uuid::nil(), "seq": 1, "timestamp": "2026-01-01T00:00:00Z", "actor": {},
+            "session_id": null, "ip": null, "user_agent": null, "operation": "update",
+            "entity_type": "t", "entity_id": "1", "entity_version": 2, "old_values": null,
+            "new_values": null, "change_set": {"field_changes": [], "relationship_changes": [], "impact": "low"},
+            "reason": null, "summary": null, "metadata": {}, "correlation_id": null, "parent_id": null,
+            "transaction_id": null, "rollback_id": null, "severity": "info", "tags": []
+        }))
+        .unwrap();
+        let change = if old.is_none() {
+            ChangeKind::Create
+        } else if new.is_none() {
+            ChangeKind::Delete
+        } else {
+            ChangeKind::Update
+        };
+        e.change_set.field_changes.push(FieldChange {
+            path: path.into(),
+            field_type: "object".into(),
+            old,
+            new,
+            change,
+            impact: Impact::Low,
+        });
+        e
+    }
+
+    #[test]
+    fn a_field_is_touched_at_beneath_or_above_when_the_value_holds_it() {
+        let e = with_change("/address", Some(json!({"city": "Oslo"})), None);
+        assert!(e.touches_field("/address"));
+        assert!(e.touches_field("/address/city"));
+        assert!(!e.touches_field("/address/zip"));
+        assert!(!e.touches_field("/addr"));
+        let e = with_change("/address/city", Some(json!("Oslo")), Some(json!("Rome")));
+        assert!(e.touches_field("/address"));
+        assert!(!e.touches_field("/address/city/x"));
     }
 }
