@@ -1,3 +1,186 @@
-fn main() {
-    println!("Hello, world!");
+//! The `chronicle` binary. Thin: it resolves settings, opens the ledger, and hands each
+//! command to the store or the server.
+//!
+//! # Layout
+//! - [`settings`]: defaults → `chronicle.toml` → `CHRONICLE_*` → flags.
+//! - [`store`]: `open_store`, the one place that picks a backend.
+//! - [`serve`], [`verify`], [`demo`], [`bench`]: one module per command.
+//! - [`progress`]: progress bars that appear only for a person at a terminal.
+//!
+//! Exit status: 0 success; 1 the ledger does not verify; 2 bad usage or an error.
+
+mod bench;
+mod demo;
+mod progress;
+mod serve;
+mod settings;
+mod store;
+mod verify;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use settings::{Layer, Settings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chronicle",
+    version,
+    about = "Chronicle: an audit ledger and rollback engine for the data administrators change"
+)]
+struct Cli {
+    /// Settings file [default: ./chronicle.toml when it exists; also CHRONICLE_CONFIG].
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Recompute every leaf and the tree from the stored rows; exit 0 only when all checks.
+    Verify(VerifyArgs),
+    /// Load a realistic cargo-admin data set (thousands of entries over a simulated fortnight).
+    Demo(DemoArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Directory of the embedded SQLite ledger [default: ./chronicle-data; CHRONICLE_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL instead of the embedded SQLite [CHRONICLE_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080; CHRONICLE_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Schema file (TOML or JSON) declaring entity types [CHRONICLE_SCHEMA].
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+    /// Load the demo data set first when the ledger is empty (and use the demo schema unless
+    /// --schema is given).
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// Directory of the embedded SQLite ledger [default: ./chronicle-data; CHRONICLE_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL instead of the embedded SQLite [CHRONICLE_DATABASE_URL].
+    #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
+    database: Option<String>,
+    /// Print the report as JSON (and no progress bar).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Directory of the embedded SQLite ledger [default: ./chronicle-data; CHRONICLE_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL instead of the embedded SQLite [CHRONICLE_DATABASE_URL].
+    #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
+    database: Option<String>,
+    /// Size multiplier: 1 is about 6,000 entries; 0.05 is a few hundred.
+    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    scale: f64,
+    /// Print the counts as JSON (and no progress bar).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Write throughput: atomic bulk requests and concurrent single-operation requests.
+    Ingest(bench::IngestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Serve(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Serve(a) => {
+            let flags = Layer {
+                data_dir: a.data_dir,
+                database_url: a.database,
+                listen: a.listen,
+                schema: a.schema,
+                ..Layer::default()
+            };
+            serve::run(&Settings::load(config, flags)?, a.demo).await?;
+        }
+        Command::Verify(a) => {
+            let flags = Layer {
+                data_dir: a.data_dir,
+                database_url: a.database,
+                ..Layer::default()
+            };
+            let ok = verify::run(&Settings::load(config, flags)?, a.json).await?;
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Demo(a) => {
+            let flags = Layer {
+                data_dir: a.data_dir,
+                database_url: a.database,
+                ..Layer::default()
+            };
+            demo::run(&Settings::load(config, flags)?, a.scale, a.json).await?;
+        }
+        // The benchmark never reads the configured ledger: it must not write into real data.
+        Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs go to stderr; stdout is for results. `CHRONICLE_LOG` (or `RUST_LOG`) sets the filter;
+/// the server logs at `info` by default, the other commands only warnings.
+fn init_logging(serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info" } else { "warn" };
+    let filter = std::env::var("CHRONICLE_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }

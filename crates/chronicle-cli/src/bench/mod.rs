@@ -1,0 +1,375 @@
+//! `chronicle bench ingest`: write throughput and latency, as a client sees them.
+//!
+//! Two workloads: `bulk` (atomic bulk requests of `--batch` creates each; entries/s) and
+//! `single` (`--clients` concurrent clients sending one create per request; requests/s and
+//! latency percentiles). The target is a server at `--url`, or by default a server started in
+//! this process on `127.0.0.1:0` over a fresh temporary data directory, or with `--no-http`
+//! the store itself. Every write is acknowledged only once durable.
+//!
+//! # Layout
+//! - [`target`]: where requests go (HTTP or the store) and the payloads.
+//! - this file: arguments, the load loop, the report.
+
+mod target;
+
+use crate::progress;
+use crate::store::open_store;
+use anyhow::{Context, Result, bail};
+use chronicle_core::schema::Schema;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use target::Target;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Bulk,
+    Single,
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Data directory of the in-process ledger [default: a fresh temporary directory, removed
+    /// afterwards]. Ignored with --url.
+    #[arg(long, value_name = "DIR", conflicts_with = "url")]
+    pub data_dir: Option<PathBuf>,
+    /// Benchmark a running server over HTTP instead (e.g. http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Call the store directly instead of through an in-process HTTP server.
+    #[arg(long, conflicts_with = "url")]
+    pub no_http: bool,
+    /// Which workload to run.
+    #[arg(long, value_enum, default_value = "both")]
+    pub mode: Mode,
+    /// Concurrent clients of the single-operation workload.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub clients: u64,
+    /// Concurrent clients of the bulk workload.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub bulk_clients: u64,
+    /// Requests per workload [default: 100 bulk requests, 20000 single requests].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+    /// Create operations per bulk request.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch: u64,
+    /// Print the results as JSON (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+}
+
+const DEFAULT_BULK_REQUESTS: u64 = 100;
+const DEFAULT_SINGLE_REQUESTS: u64 = 20_000;
+/// The in-process server accepts bodies this large, so that any `--batch` fits.
+const BENCH_BODY_LIMIT: usize = 64 << 20;
+
+#[derive(Debug, Serialize)]
+struct ModeResult {
+    mode: Mode,
+    clients: u64,
+    requests: u64,
+    /// Create operations per request.
+    batch: u64,
+    /// Ledger entries written: the creates, plus one parent entry per bulk request.
+    entries: u64,
+    seconds: f64,
+    entries_per_second: f64,
+    requests_per_second: f64,
+    latency_ms: Latency,
+}
+
+#[derive(Debug, Serialize)]
+struct Latency {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Database {
+    bytes: u64,
+    entries: u64,
+    bytes_per_entry: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    /// `http` (a running server), `http-in-process`, or `store` (no HTTP).
+    target: &'static str,
+    url: Option<String>,
+    data_dir: Option<String>,
+    results: Vec<ModeResult>,
+    /// Database growth for the entries written; unknown when a remote server does not
+    /// publish its size in /metrics.
+    database: Option<Database>,
+}
+
+pub async fn ingest(args: IngestArgs) -> Result<()> {
+    let modes: &[Mode] = match args.mode {
+        Mode::Both => &[Mode::Bulk, Mode::Single],
+        Mode::Bulk => &[Mode::Bulk],
+        Mode::Single => &[Mode::Single],
+    };
+
+    // The in-process ledger lives in the chosen or a temporary directory; the temporary one
+    // is removed when `_temp` drops at the end.
+    let mut _temp = None;
+    let (target, store, data_dir, kind) = match &args.url {
+        Some(url) => (
+            Target::http(url.trim_end_matches('/'), args.clients)?,
+            None,
+            None,
+            "http",
+        ),
+        None => {
+            let dir = match &args.data_dir {
+                Some(d) => d.clone(),
+                None => {
+                    let t = tempfile::Builder::new()
+                        .prefix("chronicle-bench-")
+                        .tempdir()
+                        .context("cannot create a temporary directory")?;
+                    let path = t.path().to_path_buf();
+                    _temp = Some(t);
+                    path
+                }
+            };
+            let store = open_store(None, &dir, Arc::new(Schema::default())).await?;
+            let target = if args.no_http {
+                Target::Store(store.clone())
+            } else {
+                let config = chronicle_server::ServerConfig {
+                    body_limit: BENCH_BODY_LIMIT,
+                    ..Default::default()
+                };
+                Target::in_process(store.clone(), config, args.clients).await?
+            };
+            let kind = if args.no_http {
+                "store"
+            } else {
+                "http-in-process"
+            };
+            (target, Some(store), Some(dir), kind)
+        }
+    };
+    let target = Arc::new(target);
+    // Sizes come from the store in-process, or from the server's /metrics.
+    let sizer = match &store {
+        Some(s) => Target::Store(s.clone()),
+        None => Target::http(target.url().as_deref().unwrap_or_default(), 1)?,
+    };
+    let before = sizer.stats().await?;
+
+    let mut results = Vec::new();
+    for &mode in modes {
+        let (requests, clients, batch) = match mode {
+            Mode::Bulk => (
+                args.requests.unwrap_or(DEFAULT_BULK_REQUESTS),
+                args.bulk_clients,
+                args.batch,
+            ),
+            _ => (
+                args.requests.unwrap_or(DEFAULT_SINGLE_REQUESTS),
+                args.clients,
+                1,
+            ),
+        };
+        let r = run_mode(target.clone(), mode, requests, clients, batch, args.json).await?;
+        if !args.json {
+            eprintln!("{:?}: {} requests in {:.2}s", mode, r.requests, r.seconds);
+        }
+        results.push(r);
+    }
+
+    let database = match (before, sizer.stats().await?) {
+        (Some((bytes_before, entries_before)), Some((bytes_after, entries_after))) => {
+            let entries = entries_after.saturating_sub(entries_before);
+            let bytes = bytes_after.saturating_sub(bytes_before);
+            Some(Database {
+                bytes,
+                entries,
+                bytes_per_entry: if entries == 0 {
+                    0.0
+                } else {
+                    bytes as f64 / entries as f64
+                },
+            })
+        }
+        _ => None,
+    };
+    let report = Report {
+        target: kind,
+        url: target.url(),
+        data_dir: if _temp.is_some() {
+            None
+        } else {
+            data_dir.map(|d| d.display().to_string())
+        },
+        results,
+        database,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    target.shutdown().await;
+    Ok(())
+}
+
+/// Runs `requests` requests from `clients` concurrent tasks, each taking the next request
+/// number from a shared counter, and measures each request's latency.
+async fn run_mode(
+    target: Arc<Target>,
+    mode: Mode,
+    requests: u64,
+    clients: u64,
+    batch: u64,
+    quiet: bool,
+) -> Result<ModeResult> {
+    let bar = progress::bar(requests, &format!("{mode:?}").to_lowercase(), quiet);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients.min(requests) {
+        let (target, next, bar) = (target.clone(), next.clone(), bar.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= requests {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let t0 = Instant::now();
+                match mode {
+                    Mode::Bulk => target.bulk(n, batch).await?,
+                    _ => target.single(n).await?,
+                }
+                latencies.push(t0.elapsed());
+                bar.inc(1);
+            }
+        });
+    }
+    let mut latencies: Vec<Duration> = Vec::with_capacity(requests as usize);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.context("a benchmark client panicked")? {
+            Ok(l) => latencies.extend(l),
+            Err(e) => {
+                tasks.abort_all();
+                bar.abandon();
+                return Err(e.context(format!("the {mode:?} workload failed")));
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    if latencies.len() as u64 != requests {
+        bail!("{} of {requests} requests completed", latencies.len());
+    }
+    latencies.sort_unstable();
+    let entries = match mode {
+        Mode::Bulk => requests * (batch + 1),
+        _ => requests,
+    };
+    Ok(ModeResult {
+        mode,
+        clients: clients.min(requests),
+        requests,
+        batch,
+        entries,
+        seconds,
+        entries_per_second: entries as f64 / seconds,
+        requests_per_second: requests as f64 / seconds,
+        latency_ms: Latency {
+            p50: percentile(&latencies, 0.50),
+            p99: percentile(&latencies, 0.99),
+            max: percentile(&latencies, 1.0),
+        },
+    })
+}
+
+/// The nearest-rank percentile of sorted latencies, in milliseconds.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1000.0
+}
+
+fn print_table(r: &Report) {
+    let where_ = match (r.target, &r.url, &r.data_dir) {
+        ("http", Some(url), _) => format!("server at {url}"),
+        ("http-in-process", Some(url), dir) => {
+            format!("in-process server at {url}, {}", describe_dir(dir))
+        }
+        (_, _, dir) => format!("store called directly, {}", describe_dir(dir)),
+    };
+    println!("chronicle bench ingest: {where_}");
+    println!(
+        "{:<8} {:>7} {:>9} {:>6} {:>11} {:>8} {:>12} {:>12} {:>9} {:>9}",
+        "mode",
+        "clients",
+        "requests",
+        "batch",
+        "entries",
+        "seconds",
+        "entries/s",
+        "requests/s",
+        "p50 ms",
+        "p99 ms"
+    );
+    for m in &r.results {
+        println!(
+            "{:<8} {:>7} {:>9} {:>6} {:>11} {:>8.2} {:>12} {:>12} {:>9.2} {:>9.2}",
+            format!("{:?}", m.mode).to_lowercase(),
+            m.clients,
+            progress::thousands(m.requests),
+            m.batch,
+            progress::thousands(m.entries),
+            m.seconds,
+            progress::thousands(m.entries_per_second.round() as u64),
+            progress::thousands(m.requests_per_second.round() as u64),
+            m.latency_ms.p50,
+            m.latency_ms.p99,
+        );
+    }
+    match &r.database {
+        Some(d) => println!(
+            "database: {} bytes for {} entries = {:.0} bytes/entry",
+            progress::thousands(d.bytes),
+            progress::thousands(d.entries),
+            d.bytes_per_entry
+        ),
+        None => println!("database: size unknown (the server publishes no size in /metrics)"),
+    }
+}
+
+fn describe_dir(dir: &Option<String>) -> String {
+    match dir {
+        Some(d) => format!("SQLite in {d}"),
+        None => "SQLite in a temporary directory".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let ms = |n: u64| Duration::from_millis(n);
+        let sorted: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(percentile(&sorted, 0.5), 50.0);
+        assert_eq!(percentile(&sorted, 0.99), 99.0);
+        assert_eq!(percentile(&sorted, 1.0), 100.0);
+        assert_eq!(percentile(&[ms(7)], 0.5), 7.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}

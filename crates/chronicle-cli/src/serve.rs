@@ -1,0 +1,117 @@
+//! `chronicle serve`: opens the ledger, optionally loads the demo, binds the listener and runs
+//! the HTTP server until SIGINT or SIGTERM.
+
+use crate::demo;
+use crate::settings::Settings;
+use crate::store::{load_schema, open_store};
+use anyhow::{Context, Result};
+use chronicle_core::schema::Schema;
+use chronicle_server::{AppState, ServerConfig};
+use std::io::Write;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub async fn run(settings: &Settings, load_demo: bool) -> Result<()> {
+    let schema = Arc::new(match &settings.schema {
+        Some(path) => load_schema(path)?,
+        None if load_demo => demo::schema()?,
+        None => Schema::default(),
+    });
+    let config = server_config(settings)?;
+    tracing::info!(
+        store = %settings.describe_store(),
+        listen = %settings.listen,
+        schema = %settings.schema.as_ref().map_or(if load_demo { "demo".to_owned() } else { "none".to_owned() }, |p| p.display().to_string()),
+        config_file = ?settings.config_file,
+        "starting chronicle"
+    );
+    let store = open_store(
+        settings.database_url.as_deref(),
+        &settings.data_dir,
+        schema.clone(),
+    )
+    .await?;
+    if load_demo {
+        if store.head().await?.tree_size == 0 {
+            let loaded = demo::load(&*store, 1.0, false)
+                .await
+                .context("cannot load the demo data")?;
+            tracing::info!(
+                entries = loaded.entries,
+                seconds = loaded.seconds,
+                "demo data loaded"
+            );
+        } else {
+            tracing::info!("the ledger is not empty: demo data not loaded again");
+        }
+    }
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let state = AppState::new(store, schema, config);
+    // Scripts and tests read this line to find the server: keep its shape.
+    println!("chronicle listening on http://{addr}");
+    std::io::stdout().flush().ok();
+    chronicle_server::run(listener, state, shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub fn server_config(settings: &Settings) -> Result<ServerConfig> {
+    let mut config = ServerConfig::default();
+    if let Some(limit) = settings.body_limit {
+        config.body_limit = usize::try_from(limit.0).context("the body limit is too large")?;
+    }
+    if let Some(proxies) = &settings.trusted_proxies {
+        config.trusted_proxies = proxies
+            .iter()
+            .map(|p| {
+                p.parse()
+                    .with_context(|| format!("invalid trusted proxy address {p:?}"))
+            })
+            .collect::<Result<_>>()?;
+    }
+    if let Some(origin) = &settings.origin {
+        config.origin = origin.clone();
+    }
+    if let Some(n) = settings.default_page_size {
+        config.default_page_size = n;
+    }
+    if let Some(n) = settings.max_page_size {
+        config.max_page_size = n;
+    }
+    Ok(config)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, whichever comes first.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for SIGINT: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received: shutting down"),
+        () = terminate => tracing::info!("SIGTERM received: shutting down"),
+    }
+}

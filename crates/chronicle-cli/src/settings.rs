@@ -1,0 +1,423 @@
+//! Settings, layered: defaults, then `chronicle.toml` (the working directory's, or the file
+//! named by `--config` / `CHRONICLE_CONFIG`), then `CHRONICLE_*` environment variables, then
+//! command-line flags. Each layer only overrides what it sets.
+//!
+//! The file uses the setting names below as top-level keys (`data_dir = "..."`); relative
+//! paths in it are relative to the file's directory. Environment variables are the same names
+//! in upper case after `CHRONICLE_` (`CHRONICLE_DATA_DIR`). Unknown keys in the file are an
+//! error; unknown `CHRONICLE_*` variables are a warning (a typo must not go unnoticed, and a
+//! variable meant for another tool must not stop the server).
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DATA_DIR: &str = "./chronicle-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const CONFIG_FILE: &str = "chronicle.toml";
+
+/// Settings names, each also `CHRONICLE_<NAME>` in the environment.
+const SETTINGS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "listen",
+    "schema",
+    "body_limit",
+    "trusted_proxies",
+    "origin",
+    "default_page_size",
+    "max_page_size",
+];
+
+/// Other `CHRONICLE_*` variables that are known and are not settings: the config file's path,
+/// the log filter, and the test harness's database switches.
+const OTHER_VARIABLES: &[&str] = &[
+    "CHRONICLE_CONFIG",
+    "CHRONICLE_LOG",
+    "CHRONICLE_TEST_DATABASE_URL",
+    "CHRONICLE_REQUIRE_PG",
+];
+
+/// One layer: every setting it does not mention is `None`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub schema: Option<PathBuf>,
+    pub body_limit: Option<ByteSize>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub origin: Option<String>,
+    pub default_page_size: Option<usize>,
+    pub max_page_size: Option<usize>,
+}
+
+impl Layer {
+    /// `self` with every setting `over` mentions replaced by `over`'s.
+    fn then(self, over: Layer) -> Layer {
+        Layer {
+            data_dir: over.data_dir.or(self.data_dir),
+            database_url: over.database_url.or(self.database_url),
+            listen: over.listen.or(self.listen),
+            schema: over.schema.or(self.schema),
+            body_limit: over.body_limit.or(self.body_limit),
+            trusted_proxies: over.trusted_proxies.or(self.trusted_proxies),
+            origin: over.origin.or(self.origin),
+            default_page_size: over.default_page_size.or(self.default_page_size),
+            max_page_size: over.max_page_size.or(self.max_page_size),
+        }
+    }
+
+    fn from_file(path: &Path) -> Result<Layer> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut layer: Layer = toml::from_str(&text)
+            .with_context(|| format!("invalid settings in {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut layer.data_dir, &mut layer.schema]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(layer)
+    }
+
+    /// The layer from `CHRONICLE_*` variables in `vars`, and the names of unknown ones.
+    fn from_env(vars: &[(String, String)]) -> Result<(Layer, Vec<String>)> {
+        let mut layer = Layer::default();
+        let mut unknown = Vec::new();
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("CHRONICLE_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            // The value may be a secret (a database URL with its password): errors name the
+            // variable, never the value.
+            let bad = |what: &str| format!("{name} must be {what}");
+            match key.as_str() {
+                "data_dir" => layer.data_dir = Some(PathBuf::from(value)),
+                "database_url" => layer.database_url = Some(value.clone()),
+                "listen" => layer.listen = Some(value.clone()),
+                "schema" => layer.schema = Some(PathBuf::from(value)),
+                "body_limit" => {
+                    layer.body_limit = Some(
+                        ByteSize::parse(value)
+                            .with_context(|| bad("a size such as 1048576 or 4MiB"))?,
+                    )
+                }
+                "trusted_proxies" => {
+                    layer.trusted_proxies = Some(
+                        value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                    )
+                }
+                "origin" => layer.origin = Some(value.clone()),
+                "default_page_size" => {
+                    layer.default_page_size =
+                        Some(value.trim().parse().ok().with_context(|| bad("a number"))?)
+                }
+                "max_page_size" => {
+                    layer.max_page_size =
+                        Some(value.trim().parse().ok().with_context(|| bad("a number"))?)
+                }
+                _ if OTHER_VARIABLES.contains(&name.as_str()) => {}
+                _ => unknown.push(name.clone()),
+            }
+        }
+        Ok((layer, unknown))
+    }
+}
+
+/// The resolved settings. Server tunables stay `None` unless some layer set them, so that the
+/// server's own defaults apply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub listen: String,
+    pub schema: Option<PathBuf>,
+    pub body_limit: Option<ByteSize>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub origin: Option<String>,
+    pub default_page_size: Option<usize>,
+    pub max_page_size: Option<usize>,
+    /// Where the file layer came from, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Resolves the layers from the process environment and the working directory, warning
+    /// about unknown `CHRONICLE_*` variables.
+    pub fn load(config_flag: Option<&Path>, flags: Layer) -> Result<Settings> {
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let cwd_file = Path::new(CONFIG_FILE);
+        let (settings, unknown) = Settings::resolve(
+            config_flag,
+            &vars,
+            cwd_file.exists().then_some(cwd_file),
+            flags,
+        )?;
+        for name in unknown {
+            tracing::warn!(
+                "ignoring unknown environment variable {name} (known: {})",
+                known_variables().join(", ")
+            );
+        }
+        Ok(settings)
+    }
+
+    /// The pure part of [`Settings::load`]: which file, which variables, which flags.
+    pub fn resolve(
+        config_flag: Option<&Path>,
+        vars: &[(String, String)],
+        cwd_file: Option<&Path>,
+        flags: Layer,
+    ) -> Result<(Settings, Vec<String>)> {
+        let env_config = vars
+            .iter()
+            .find(|(k, _)| k == "CHRONICLE_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
+        let config_file = config_flag
+            .map(Path::to_path_buf)
+            .or(env_config)
+            .or_else(|| cwd_file.map(Path::to_path_buf));
+        let file = match &config_file {
+            Some(path) => Layer::from_file(path)?,
+            None => Layer::default(),
+        };
+        let (env, unknown) = Layer::from_env(vars)?;
+        let l = Layer::default().then(file).then(env).then(flags);
+        if let Some(url) = &l.database_url
+            && url.trim().is_empty()
+        {
+            bail!("the database URL is empty");
+        }
+        let settings = Settings {
+            data_dir: l
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            database_url: l.database_url,
+            listen: l.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            schema: l.schema,
+            body_limit: l.body_limit,
+            trusted_proxies: l.trusted_proxies,
+            origin: l.origin,
+            default_page_size: l.default_page_size,
+            max_page_size: l.max_page_size,
+            config_file,
+        };
+        Ok((settings, unknown))
+    }
+
+    /// Where the ledger lives, fit for a log line: the database URL with its password masked,
+    /// or the SQLite file.
+    pub fn describe_store(&self) -> String {
+        match &self.database_url {
+            Some(url) => mask_url(url),
+            None => self
+                .data_dir
+                .join(crate::store::SQLITE_FILE)
+                .display()
+                .to_string(),
+        }
+    }
+}
+
+pub fn known_variables() -> Vec<String> {
+    SETTINGS
+        .iter()
+        .map(|s| format!("CHRONICLE_{}", s.to_uppercase()))
+        .chain(OTHER_VARIABLES.iter().map(|s| (*s).to_owned()))
+        .collect()
+}
+
+/// A size in bytes, written as a number or with a unit (`512KiB`, `4MiB`, `1MB`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(s: &str) -> Option<ByteSize> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (digits, unit) = s.split_at(split);
+        let n: u64 = digits.parse().ok()?;
+        let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1_000,
+            "kib" | "k" => 1 << 10,
+            "mb" => 1_000_000,
+            "mib" | "m" => 1 << 20,
+            "gb" => 1_000_000_000,
+            "gib" | "g" => 1 << 30,
+            _ => return None,
+        };
+        n.checked_mul(mul).map(ByteSize)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => ByteSize::parse(&s)
+                .ok_or_else(|| serde::de::Error::custom(format!("invalid size {s:?}"))),
+        }
+    }
+}
+
+/// The URL with any password replaced by `***`, in the user-info part and in query
+/// parameters, so that it can be logged.
+pub fn mask_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = authority.split_at(at);
+            match userinfo.find(':') {
+                Some(colon) => format!("{}:***{host}", &userinfo[..colon]),
+                None => authority.to_owned(),
+            }
+        }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _))
+                        if k.to_ascii_lowercase().contains("pass")
+                            || k.eq_ignore_ascii_case("pwd") =>
+                    {
+                        format!("{k}=***")
+                    }
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}{authority}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn passwords_are_masked_in_database_urls() {
+        let check = |url: &str, want: &str| assert_eq!(mask_url(url), want, "{url}");
+        check(
+            "postgres://app:s3cr@t@db:5432/chronicle",
+            "postgres://app:***@db:5432/chronicle",
+        );
+        check("postgres://app@db/chronicle", "postgres://app@db/chronicle");
+        check(
+            "postgres://db/chronicle?user=app&password=hunter2&sslmode=require",
+            "postgres://db/chronicle?user=app&password=***&sslmode=require",
+        );
+        check("postgresql://u:p@h", "postgresql://u:***@h");
+        check("not a url", "not a url");
+    }
+
+    #[test]
+    fn sizes_parse_with_and_without_units() {
+        assert_eq!(ByteSize::parse("1048576"), Some(ByteSize(1 << 20)));
+        assert_eq!(ByteSize::parse("4MiB"), Some(ByteSize(4 << 20)));
+        assert_eq!(ByteSize::parse("2 kb"), Some(ByteSize(2000)));
+        assert_eq!(ByteSize::parse("lots"), None);
+        assert_eq!(ByteSize::parse("5 parsecs"), None);
+    }
+
+    #[test]
+    fn later_layers_win_and_unknown_variables_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chronicle.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"from-file\"\nlisten = \"127.0.0.1:1\"\nbody_limit = \"2MiB\"\n",
+        )
+        .unwrap();
+        let env = vars(&[
+            ("CHRONICLE_LISTEN", "127.0.0.1:2"),
+            ("CHRONICLE_DATABSE_URL", "typo"),
+            ("CHRONICLE_LOG", "debug"),
+            ("PATH", "/bin"),
+        ]);
+        let flags = Layer {
+            schema: Some("s.toml".into()),
+            ..Layer::default()
+        };
+        let (s, unknown) = Settings::resolve(Some(&file), &env, None, flags).unwrap();
+        assert_eq!(s.data_dir, dir.path().join("from-file"));
+        assert_eq!(s.listen, "127.0.0.1:2");
+        assert_eq!(s.body_limit, Some(ByteSize(2 << 20)));
+        assert_eq!(s.schema, Some(PathBuf::from("s.toml")));
+        assert_eq!(s.database_url, None);
+        assert_eq!(unknown, ["CHRONICLE_DATABSE_URL"]);
+
+        let flags = Layer {
+            listen: Some("127.0.0.1:3".into()),
+            ..Layer::default()
+        };
+        let (s, _) = Settings::resolve(Some(&file), &env, None, flags).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:3");
+    }
+
+    #[test]
+    fn defaults_apply_without_file_env_or_flags() {
+        let (s, unknown) = Settings::resolve(None, &[], None, Layer::default()).unwrap();
+        assert_eq!(
+            (s.data_dir, s.listen.as_str(), s.database_url),
+            (PathBuf::from(DEFAULT_DATA_DIR), DEFAULT_LISTEN, None)
+        );
+        assert!(unknown.is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_not_the_value() {
+        let err = Settings::resolve(
+            None,
+            &vars(&[("CHRONICLE_MAX_PAGE_SIZE", "secret-ish")]),
+            None,
+            Layer::default(),
+        )
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("CHRONICLE_MAX_PAGE_SIZE") && !text.contains("secret-ish"),
+            "{text}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "data_dri = \"x\"\n").unwrap();
+        assert!(Settings::resolve(Some(&file), &[], None, Layer::default()).is_err());
+    }
+}
