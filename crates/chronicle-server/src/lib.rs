@@ -1,14 +1,97 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Chronicle's HTTP API: a thin axum layer that maps requests to [`Store`] calls and core
+//! functions, and their answers back to JSON. The contract is `API.md`; everything that is
+//! not HTTP (planning a write, hashing, replay) lives in `chronicle-core` and the store.
+//!
+//! # Layout
+//! - [`routes`]: one file per route family — `entities` (CRUD, history, as-of), `batch` (bulk
+//!   operations and transactions), `audit` (events, search, summary), `ledger` (tree head and
+//!   leaves), `ops` (health, readiness, metrics, OpenAPI).
+//! - [`error`]: [`ApiError`](error::ApiError) and the one table from problem codes to statuses.
+//! - [`extract`]: body, path and query extractors whose rejections are problem documents.
+//! - [`context`]: the request context (actor headers, client address behind trusted proxies).
+//! - [`dto`]: request and response bodies with their OpenAPI schemas.
+//! - [`metrics`]: the Prometheus recorder (one per process) and the request middleware.
+//! - [`openapi`]: the OpenAPI document generated from the handlers' annotations.
+//!
+//! *Invariant:* a rejected request writes nothing: every check on input runs before the one
+//! [`Store::write`] call a handler makes.
+
+pub mod context;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+
+use axum::Router;
+use chronicle_core::schema::Schema;
+use chronicle_store::Store;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest request body accepted, in bytes (413 above).
+    pub body_limit: usize,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The origin line of checkpoints (C2SP tlog-checkpoint).
+    pub origin: String,
+    /// Page size when a list request names none.
+    pub default_page_size: usize,
+    /// Largest page size a list request may ask for.
+    pub max_page_size: usize,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            body_limit: 1024 * 1024,
+            trusted_proxies: Vec::new(),
+            origin: "chronicle.local/ledger".to_owned(),
+            default_page_size: 50,
+            max_page_size: 1000,
+        }
     }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) schema: Arc<Schema>,
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, schema: Arc<Schema>, config: ServerConfig) -> Self {
+        AppState {
+            store,
+            schema,
+            config: Arc::new(config),
+            metrics: metrics::install(),
+        }
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, then lets requests in
+/// flight finish. Handlers see the peer address (`ConnectInfo<SocketAddr>`).
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -1,0 +1,91 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations. The error
+//! answers every operation can give (400, 500, 503, and 413/415 where there is a body) are
+//! added here once instead of on every handler, and every 4xx/5xx answer is declared as
+//! `application/problem+json`.
+
+use crate::dto::Problem;
+use crate::error::PROBLEM_JSON;
+use crate::routes::{audit, batch, entities, ledger, ops};
+use serde_json::Value;
+use std::sync::OnceLock;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, Response};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Chronicle", description = "Audit ledger and rollback engine. Errors are RFC 9457 problem documents."),
+    paths(
+        entities::create, entities::read, entities::update, entities::replace, entities::delete,
+        entities::list, entities::history,
+        batch::bulk, batch::transaction,
+        audit::record_event, audit::search, audit::entry, audit::summary,
+        ledger::checkpoint, ledger::leaves,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+    ),
+    components(schemas(Problem)),
+    modifiers(&CommonErrors),
+)]
+pub struct ApiDoc;
+
+/// The document as JSON, built once.
+pub fn document() -> Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes")
+    })
+    .clone()
+}
+
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, doc: &mut Document) {
+        for item in doc.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                add_common_errors(op);
+            }
+        }
+    }
+}
+
+fn add_common_errors(op: &mut Operation) {
+    let has_body = op.request_body.is_some();
+    let mut common = vec![
+        ("400", "Invalid input (with errors by JSON Pointer)"),
+        ("500", "Internal error (the body says nothing internal)"),
+        (
+            "503",
+            "Storage unavailable; retry after Retry-After seconds",
+        ),
+    ];
+    if has_body {
+        common.push(("413", "The body is larger than the configured limit"));
+        common.push(("415", "The body is not application/json"));
+    }
+    for (status, description) in common {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(Response::new(description)));
+    }
+    for (status, response) in op.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if status.starts_with('4') || status.starts_with('5') {
+            response.content.shift_remove("application/json");
+            response.content.insert(
+                PROBLEM_JSON.to_owned(),
+                RefOr::T(Content::new(Some(Ref::from_schema_name("Problem")))),
+            );
+        }
+    }
+}

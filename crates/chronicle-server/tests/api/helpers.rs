@@ -1,0 +1,222 @@
+//! Spawning a server per test, and the requests and assertions the tests share.
+
+use chronicle_core::schema::Schema;
+use chronicle_server::{AppState, ServerConfig};
+use chronicle_sqlite::{SqliteConfig, SqliteStore};
+use chronicle_store::Store;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// The schema every test app runs with: strict types, a few typed fields, one read-audited
+/// type.
+pub const SCHEMA: &str = r#"
+strict_types = true
+
+[types.shipment]
+impact = "medium"
+[types.shipment.fields.status]
+type = "string"
+enum = ["pending", "in_transit", "delivered", "lost"]
+impact = "high"
+[types.shipment.fields.weight]
+type = "number"
+[types.shipment.fields.customer_id]
+type = "string"
+references = "customer"
+
+[types.customer]
+read_audited = true
+[types.customer.fields.email]
+type = "string"
+required = true
+
+[types.counter]
+[types.counter.fields.n]
+type = "integer"
+
+[types.note]
+"#;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    pub store: Arc<dyn Store>,
+    /// Dropping it stops the server.
+    _shutdown: oneshot::Sender<()>,
+    _dir: Option<TempDir>,
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, ServerConfig::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> Option<TestApp> {
+    let schema = Arc::new(Schema::parse(SCHEMA).expect("test schema parses"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = match backend {
+        Backend::Sqlite => {
+            let config = SqliteConfig::new(dir.path().join("chronicle.db"), schema.clone());
+            Arc::new(
+                SqliteStore::open(config)
+                    .await
+                    .expect("open a fresh SQLite store"),
+            )
+        }
+    };
+    let mut app = serve(store, schema, config).await;
+    app.backend = backend;
+    app._dir = Some(dir);
+    Some(app)
+}
+
+/// Serves any store (the failure tests bring their own).
+pub async fn serve(store: Arc<dyn Store>, schema: Arc<Schema>, config: ServerConfig) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a random port");
+    let address = format!("http://{}", listener.local_addr().expect("local address"));
+    let state = AppState::new(store.clone(), schema, config);
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        chronicle_server::run(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        backend: Backend::Sqlite,
+        store,
+        _shutdown: tx,
+        _dir: None,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A request without any context headers (tests add what they check).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
+        self.request(method, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    /// Creates an entity and returns the answer, asserting 201.
+    pub async fn create(&self, entity_type: &str, id: &str, data: Value) -> Value {
+        let res = self
+            .post(
+                &format!("/v1/entities/{entity_type}"),
+                &json!({"id": id, "data": data}),
+            )
+            .await;
+        expect_json(res, StatusCode::CREATED).await
+    }
+
+    pub async fn tree_size(&self) -> u64 {
+        let res = self.get("/v1/ledger/checkpoint").await;
+        expect_json(res, StatusCode::OK).await["tree_size"]
+            .as_u64()
+            .expect("tree_size is a number")
+    }
+
+    /// Every entry matching `query` (e.g. `entity_id=x&order=desc`), following cursors.
+    pub async fn all_entries(&self, query: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/audit/entries?limit=1000&{query}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = expect_json(self.get(&path).await, StatusCode::OK).await;
+            out.extend(page["entries"].as_array().expect("entries").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return out,
+            }
+        }
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_json(res: Response, status: StatusCode) -> Value {
+    let actual = res.status();
+    let text = res.text().await.expect("body read");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"))
+}
+
+/// Asserts an RFC 9457 problem with this status and code, and returns it.
+pub async fn expect_problem(res: Response, status: StatusCode, code: &str) -> Value {
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = expect_json(res, status).await;
+    assert_eq!(
+        content_type, "application/problem+json",
+        "problem content type; body: {body}"
+    );
+    assert_eq!(
+        body["type"],
+        format!("urn:chronicle:problem:{code}"),
+        "problem type; body: {body}"
+    );
+    assert_eq!(
+        body["status"],
+        status.as_u16(),
+        "problem status; body: {body}"
+    );
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "title and detail; body: {body}"
+    );
+    body
+}
+
+/// The pointers of a problem's `errors`.
+pub fn pointers(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["pointer"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,37 @@
+//! HTTP integration tests: a real server on a random port per test, over real HTTP.
+//!
+//! Every test in a module listed in `backend_tests!` runs once per backend: the macro
+//! expands to one `mod <backend>` per backend, each holding one `#[tokio::test]` per name
+//! that spawns a fresh app on that backend and calls the module's `async fn <name>(TestApp)`.
+
+/// Runs each named `async fn(TestApp)` of the calling module once per backend.
+///
+/// To add a backend: add its variant and `spawn_app` arm in `helpers.rs`, and one line
+/// below, e.g. `backend_tests!(@backend postgres, Postgres; $($name),*);`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        backend_tests!(@backend sqlite, Sqlite; $($name),*);
+    };
+    (@backend $module:ident, $variant:ident; $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    // `None` means the backend is not reachable here and the helper said so.
+                    if let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::$variant).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+mod audit;
+mod bad_input;
+mod batch;
+mod concurrency;
+mod entities;
+mod helpers;
+mod ledger;
+mod ops;
