@@ -22,6 +22,7 @@ pub mod entity;
 pub mod entry;
 pub mod limits;
 pub mod merkle;
+pub mod note;
 pub mod replay;
 pub mod rollback;
 pub mod schema;
