@@ -1,0 +1,300 @@
+//! The node's writer: one task, one connection, group commit.
+//!
+//! Requests queue on a channel. The writer takes every queued request (up to a bound), opens
+//! one transaction, locks the ledger head row (`SELECT ... FOR UPDATE`: every writer on every
+//! node does, which keeps the ledger one dense sequence with one tree), runs each request
+//! through the shared executor on a buffered [`Group`], sends the buffered rows, writes the
+//! head, commits durably, and only then replies. A request whose batch must not be kept is
+//! undone in memory; an error that belongs to one request's data fails that request alone;
+//! any other error rolls the whole group back and every request gets it.
+
+use crate::error::{self, Context};
+use crate::group::Group;
+use crate::partitions::{Month, Partitions};
+use crate::rows::{self, HEAD_FOR_UPDATE_SQL};
+use chronicle_core::schema::Schema;
+use chronicle_core::timefmt;
+use chronicle_core::write::EntityOp;
+use chronicle_store::executor;
+use chronicle_store::{StoreError, WriteKind, WriteRequest, WriteResponse};
+use futures::FutureExt;
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::{ConnectOptions, PgConnection};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) type Reply = oneshot::Sender<Result<WriteResponse, StoreError>>;
+
+pub(crate) struct Job {
+    pub(crate) req: WriteRequest,
+    pub(crate) reply: Reply,
+}
+
+/// At most this many entries' worth of operations in one group (a single larger request
+/// still runs, alone): bounds the group's memory and transaction size.
+const MAX_GROUP_OPS: usize = 20_000;
+/// How long to wait for a connection to the database before answering "unavailable".
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) struct Writer {
+    pub(crate) rx: mpsc::Receiver<Job>,
+    pub(crate) options: PgConnectOptions,
+    pub(crate) schema: Arc<Schema>,
+    pub(crate) max_group: usize,
+    /// The readers' pool, used to find out whether a COMMIT whose answer was lost took effect.
+    pub(crate) pool: PgPool,
+    pub(crate) conn: Option<PgConnection>,
+    pub(crate) partitions: Partitions,
+}
+
+fn weight(req: &WriteRequest) -> usize {
+    match &req.kind {
+        WriteKind::Single(_) | WriteKind::Event(_) => 1,
+        WriteKind::Bulk { ops, .. } | WriteKind::Transaction { ops } => ops.len() + 1,
+    }
+}
+
+fn ops_mut(req: &mut WriteRequest) -> &mut [EntityOp] {
+    match &mut req.kind {
+        WriteKind::Single(op) => std::slice::from_mut(op),
+        WriteKind::Bulk { ops, .. } | WriteKind::Transaction { ops } => ops,
+        WriteKind::Event(_) => &mut [],
+    }
+}
+
+impl Writer {
+    pub(crate) async fn run(mut self) {
+        while let Some(first) = self.rx.recv().await {
+            let mut ops = weight(&first.req);
+            let mut jobs = vec![first];
+            while jobs.len() < self.max_group && ops < MAX_GROUP_OPS {
+                match self.rx.try_recv() {
+                    Ok(job) => {
+                        ops += weight(&job.req);
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            // A caller that stopped waiting gets no answer; its write is not started.
+            jobs.retain(|j| !j.reply.is_closed());
+            if jobs.is_empty() {
+                continue;
+            }
+            // A panic (a bug) must not take the writer down with it: the group's callers hear
+            // that their requests were dropped, the connection is discarded (its transaction
+            // rolls back with it), and the next group starts afresh.
+            if AssertUnwindSafe(self.group(jobs))
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    "the writer panicked during a group commit; the group was rolled back"
+                );
+                self.conn = None;
+            }
+        }
+    }
+
+    async fn connection(&mut self) -> Result<&mut PgConnection, StoreError> {
+        if self.conn.is_none() {
+            let conn = tokio::time::timeout(CONNECT_TIMEOUT, self.options.connect())
+                .await
+                .map_err(|_| StoreError::Unavailable {
+                    message: "connecting to PostgreSQL timed out".into(),
+                    source: None,
+                })?
+                .ctx("connecting the writer")?;
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    /// The months a group may write into: now, next month (for a group that crosses the
+    /// boundary), and those of backdated requests.
+    async fn ensure_partitions(&mut self, jobs: &[Job]) -> Result<(), StoreError> {
+        let now = Month::of(timefmt::now());
+        let mut months = vec![now, now.next()];
+        months.extend(jobs.iter().filter_map(|j| j.req.context.at.map(Month::of)));
+        months.sort();
+        months.dedup();
+        // Borrow the partition memory separately from the connection.
+        let mut partitions = std::mem::take(&mut self.partitions);
+        let result = match self.connection().await {
+            Ok(conn) => partitions.ensure(conn, months).await,
+            Err(e) => Err(e),
+        };
+        self.partitions = partitions;
+        result
+    }
+
+    async fn group(&mut self, mut jobs: Vec<Job>) {
+        // Give id-less creates their id now (as the executor would) so that every entity the
+        // group touches is known before it starts and can be prefetched in one query.
+        let mut keys = Vec::new();
+        for job in &mut jobs {
+            for op in ops_mut(&mut job.req) {
+                let id = op.id_or_assign().to_owned();
+                keys.push((op.entity_type().to_owned(), id));
+            }
+        }
+        // A connection that broke while idle (the database restarted, an administrator
+        // terminated it) fails before anything of the group ran: reconnect and try once more.
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match self.attempt(&mut jobs, &keys).await {
+                Err(Failure::BeforeStart(e)) if attempt < 2 && is_unavailable(&e) => {
+                    self.conn = None;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(replies) => {
+                for (job, reply) in jobs.into_iter().zip(replies) {
+                    let _ = job.reply.send(reply);
+                }
+            }
+            Err(Failure::BeforeStart(e) | Failure::Group(e)) => {
+                self.conn = None;
+                tracing::warn!(error = %e, requests = jobs.len(), "group commit failed");
+                for job in jobs {
+                    let _ = job.reply.send(Err(error::replicate(&e)));
+                }
+            }
+        }
+    }
+
+    /// Runs the group once. The requests are taken out of `jobs` only once the transaction
+    /// holds the head lock, so a failure before that can be retried.
+    async fn attempt(
+        &mut self,
+        jobs: &mut [Job],
+        keys: &[(String, String)],
+    ) -> Result<Vec<Result<WriteResponse, StoreError>>, Failure> {
+        self.ensure_partitions(jobs)
+            .await
+            .map_err(Failure::BeforeStart)?;
+        let schema = self.schema.clone();
+        let conn = self.connection().await.map_err(Failure::BeforeStart)?;
+        sqlx::query("BEGIN")
+            .execute(&mut *conn)
+            .await
+            .ctx("opening the group transaction")
+            .map_err(Failure::BeforeStart)?;
+        let head = sqlx::query(HEAD_FOR_UPDATE_SQL)
+            .fetch_optional(&mut *conn)
+            .await
+            .ctx("locking the ledger head")
+            .map_err(Failure::BeforeStart)?;
+        let mut ledger = rows::head_of(head).map_err(Failure::BeforeStart)?;
+        let mut group = Group::new(conn);
+        group
+            .prefetch(keys.to_vec())
+            .await
+            .map_err(Failure::BeforeStart)?;
+
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs.iter_mut() {
+            let req = std::mem::replace(&mut job.req, placeholder());
+            let before = ledger.clone();
+            let mark = group.mark();
+            match executor::execute(&mut group, &mut ledger, &schema, req).await {
+                Ok(done) => {
+                    if !done.keep {
+                        group.rollback_to(mark);
+                        ledger = before;
+                    }
+                    replies.push(Ok(done.response));
+                }
+                Err(e) if group.take_request_error() => {
+                    group.rollback_to(mark);
+                    ledger = before;
+                    replies.push(Err(e));
+                }
+                Err(e) => return Err(Failure::Group(e)),
+            }
+        }
+        let appended = group.appended();
+        let last = group.last_entry();
+        if appended > 0 {
+            group.flush(&ledger).await.map_err(Failure::Group)?;
+        }
+        drop(group);
+        let conn = self.conn.as_mut().expect("connected for this group");
+        match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(replies),
+            Err(e) if appended == 0 => {
+                // Nothing was written, so the answers stand whatever became of the COMMIT.
+                tracing::warn!(error = %e, "COMMIT of a group that wrote nothing failed");
+                self.conn = None;
+                Ok(replies)
+            }
+            Err(e) => {
+                self.conn = None;
+                let e = error::map("committing the group", e);
+                if !is_unavailable(&e) {
+                    return Err(Failure::Group(e));
+                }
+                // The connection broke during COMMIT: it may or may not have taken effect.
+                // Ask the database (on a fresh connection) before answering.
+                let (seq, id) = last.expect("a group that appended has a last entry");
+                match self.committed(seq, id).await {
+                    Some(true) => Ok(replies),
+                    Some(false) => Err(Failure::Group(e)),
+                    None => Err(Failure::Group(StoreError::Unavailable {
+                        message: "the connection to PostgreSQL broke during COMMIT and the \
+                                  outcome could not be checked: the write may have taken effect"
+                            .into(),
+                        source: None,
+                    })),
+                }
+            }
+        }
+    }
+
+    /// Whether the entry `(seq, id)` is stored; None when the database cannot tell us.
+    async fn committed(&self, seq: i64, id: uuid::Uuid) -> Option<bool> {
+        for _ in 0..3 {
+            let found =
+                sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM entries WHERE seq = $1")
+                    .bind(seq)
+                    .fetch_optional(&self.pool)
+                    .await;
+            match found {
+                Ok(found) => return Some(found == Some(id)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "checking a lost COMMIT");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        None
+    }
+}
+
+enum Failure {
+    /// Before any request ran: the requests are intact and the group may be retried.
+    BeforeStart(StoreError),
+    /// The group is lost; every request gets the error.
+    Group(StoreError),
+}
+
+fn is_unavailable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable { .. })
+}
+
+/// What is left in a job once its request has been handed to the executor.
+fn placeholder() -> WriteRequest {
+    WriteRequest {
+        context: Default::default(),
+        kind: WriteKind::Bulk {
+            ops: Vec::new(),
+            atomic: false,
+        },
+    }
+}
