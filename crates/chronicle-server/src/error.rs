@@ -100,15 +100,8 @@ impl ApiError {
     pub fn invalid(errors: Vec<FieldError>) -> Self {
         let detail = match errors.as_slice() {
             [] => "the request is invalid".to_owned(),
-            [one] => format!("{}: {}", display_pointer(&one.pointer), one.message),
-            [first, rest @ ..] => {
-                format!(
-                    "{}: {} (and {} more)",
-                    display_pointer(&first.pointer),
-                    first.message,
-                    rest.len()
-                )
-            }
+            [one] => located(one),
+            [first, rest @ ..] => format!("{} (and {} more)", located(first), rest.len()),
         };
         ApiError {
             code: Code::InvalidInput,
@@ -181,8 +174,13 @@ impl ApiError {
     }
 }
 
-fn display_pointer(pointer: &str) -> &str {
-    if pointer.is_empty() { "body" } else { pointer }
+/// `"/data/status: must be ..."`, or just the message for the body as a whole.
+fn located(e: &FieldError) -> String {
+    if e.pointer.is_empty() {
+        e.message.clone()
+    } else {
+        format!("{}: {}", e.pointer, e.message)
+    }
 }
 
 impl From<StoreError> for ApiError {

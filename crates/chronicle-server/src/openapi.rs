@@ -41,7 +41,9 @@ struct CommonErrors;
 
 impl Modify for CommonErrors {
     fn modify(&self, doc: &mut Document) {
-        for item in doc.paths.paths.values_mut() {
+        for (path, item) in doc.paths.paths.iter_mut() {
+            // The operational routes outside /v1 document their own answers.
+            let api = path.starts_with("/v1/");
             let ops = [
                 &mut item.get,
                 &mut item.put,
@@ -50,7 +52,10 @@ impl Modify for CommonErrors {
                 &mut item.patch,
             ];
             for op in ops.into_iter().flatten() {
-                add_common_errors(op);
+                if api {
+                    add_common_errors(op);
+                }
+                declare_problems(op);
             }
         }
     }
@@ -76,6 +81,10 @@ fn add_common_errors(op: &mut Operation) {
             .entry(status.to_owned())
             .or_insert_with(|| RefOr::T(Response::new(description)));
     }
+}
+
+/// Every 4xx/5xx answer is a problem document.
+fn declare_problems(op: &mut Operation) {
     for (status, response) in op.responses.responses.iter_mut() {
         let RefOr::T(response) = response else {
             continue;

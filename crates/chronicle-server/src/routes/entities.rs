@@ -348,7 +348,8 @@ async fn entity_at(
     };
     if let Bound::Time(t) = bound {
         // `to` is exclusive and times have microsecond precision: this includes entries at `t`.
-        query.to = Some(t + Duration::microseconds(1));
+        // At the end of time there is no later instant: then nothing is excluded.
+        query.to = t.checked_add(Duration::microseconds(1));
     }
     let mut current: Option<EntityState> = None;
     'pages: loop {

@@ -531,6 +531,10 @@ async fn an_entity_can_be_read_as_it_was_at_a_version_and_at_a_time(app: TestApp
         assert_eq!(body["version"], expected_version, "as of {t}");
         assert_eq!(body["data"], expected[expected_version - 1]);
     }
+    let end_of_time = app
+        .get("/v1/entities/note/n1?as_of=9999-12-31T23:59:59.999999Z")
+        .await;
+    assert_eq!(expect_json(end_of_time, StatusCode::OK).await["version"], 5);
     let missing = app
         .get("/v1/entities/note/n1?as_of=2000-01-01T00:00:00Z")
         .await;
@@ -653,6 +657,26 @@ async fn reads_of_read_audited_types_are_recorded_as_read_entries(app: TestApp) 
     )
     .await;
     assert_eq!(app.all_entries("operation=read").await.len(), 1);
+
+    // Lists and histories of the type show its data too, and are recorded the same way.
+    expect_json(app.get("/v1/entities/customer").await, StatusCode::OK).await;
+    expect_json(
+        app.get("/v1/entities/customer/c1/history").await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_json(app.get("/v1/entities/shipment").await, StatusCode::OK).await;
+    let reads = app.all_entries("operation=read").await;
+    let summaries: Vec<&str> = reads
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        summaries,
+        ["read customer c1", "list customer", "read customer c1"]
+    );
+    assert_eq!(reads[1]["entity_id"], Value::Null);
+    assert_eq!(reads[2]["metadata"]["history"], true);
 }
 
 async fn forwarded_for_is_believed_only_from_a_trusted_proxy(app: TestApp) {
