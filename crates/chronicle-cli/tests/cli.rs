@@ -301,6 +301,90 @@ fn verify_catches_an_edit_of_a_searchable_column_alone() {
 }
 
 #[test]
+fn verify_names_a_deleted_entry_and_fails_on_a_mangled_head() {
+    let (t, data) = tempdir();
+    demo(t.path(), &data);
+    let db = rusqlite::Connection::open(data.join("chronicle.db")).unwrap();
+    db.execute("DELETE FROM entries WHERE seq = 50", [])
+        .unwrap();
+    let (code, report) = verify_json(t.path(), &data);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["failure"]["seq"].as_u64(), Some(50), "{report}");
+    assert_eq!(report["failure"]["kind"], "row_missing");
+
+    db.execute("UPDATE ledger_head SET frontier = X'00'", [])
+        .unwrap();
+    drop(db);
+    let (code, report) = verify_json(t.path(), &data);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["failure"]["kind"], "corrupt");
+}
+
+#[test]
+fn verify_names_a_row_inserted_beyond_the_head() {
+    let (t, data) = tempdir();
+    let loaded = demo(t.path(), &data);
+    let last = loaded["entries"].as_u64().unwrap();
+    let db = rusqlite::Connection::open(data.join("chronicle.db")).unwrap();
+    db.execute(
+        "INSERT INTO entries (seq, id, ts, operation, severity, canonical, leaf_hash) \
+         SELECT seq + 1, id || '-copy', ts, operation, severity, canonical, leaf_hash FROM entries WHERE seq = ?1",
+        [last as i64],
+    )
+    .unwrap();
+    drop(db);
+    let (code, report) = verify_json(t.path(), &data);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["failure"]["kind"], "row_inserted", "{report}");
+    assert_eq!(report["failure"]["seq"].as_u64(), Some(last + 1));
+}
+
+/// A server appending while `verify` reads must not make a sound ledger fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_on_a_ledger_a_running_server_is_writing_to() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let (t, data) = tempdir();
+    demo(t.path(), &data);
+    let client = reqwest::Client::new();
+    let server = Server::start(t.path(), &data, &[]);
+    server.ready(&client).await;
+    let (stop, written) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (client, base, stop, written) = (
+            client.clone(),
+            server.base.clone(),
+            stop.clone(),
+            written.clone(),
+        );
+        writers.spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let r = client.post(format!("{base}/v1/entities/customer")).json(&json!({"data": {"name": "x", "email": "x@mail.example", "status": "active"}})).send().await.unwrap();
+                assert_eq!(r.status(), 201);
+                written.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    for _ in 0..3 {
+        let (dir, data) = (t.path().to_path_buf(), data.clone());
+        let (code, report) = tokio::task::spawn_blocking(move || verify_json(&dir, &data))
+            .await
+            .unwrap();
+        assert_eq!(code, Some(0), "{report}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    while let Some(r) = writers.join_next().await {
+        r.unwrap();
+    }
+    assert!(written.load(Ordering::Relaxed) > 0);
+}
+
+#[test]
 fn verify_of_a_missing_ledger_is_an_error_not_a_pass() {
     let (t, data) = tempdir();
     let o = run(t.path(), &["verify", "--data-dir", data.to_str().unwrap()]);

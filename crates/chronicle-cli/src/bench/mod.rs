@@ -93,9 +93,16 @@ struct Latency {
 
 #[derive(Debug, Serialize)]
 struct Database {
+    /// Growth of the store's own size figure (`Store::stats`, the `chronicle_db_size_bytes`
+    /// gauge) over the run.
     bytes: u64,
     entries: u64,
     bytes_per_entry: f64,
+    /// The SQLite write-ahead log at the end (in-process only). The store's figure counts it
+    /// on top of the database pages, which already include the pages it holds; without it
+    /// the figure is the database's size once checkpointed.
+    wal_bytes: Option<u64>,
+    bytes_per_entry_without_wal: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -181,12 +188,21 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
             ),
         };
         let r = run_mode(target.clone(), mode, requests, clients, batch, args.json).await?;
-        if !args.json {
-            eprintln!("{:?}: {} requests in {:.2}s", mode, r.requests, r.seconds);
-        }
         results.push(r);
     }
 
+    let wal_bytes = data_dir.as_ref().map(|d| {
+        let mut wal = crate::store::sqlite_path(d).into_os_string();
+        wal.push("-wal");
+        std::fs::metadata(wal).map_or(0, |m| m.len())
+    });
+    let per = |bytes: u64, entries: u64| {
+        if entries == 0 {
+            0.0
+        } else {
+            bytes as f64 / entries as f64
+        }
+    };
     let database = match (before, sizer.stats().await?) {
         (Some((bytes_before, entries_before)), Some((bytes_after, entries_after))) => {
             let entries = entries_after.saturating_sub(entries_before);
@@ -194,11 +210,10 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
             Some(Database {
                 bytes,
                 entries,
-                bytes_per_entry: if entries == 0 {
-                    0.0
-                } else {
-                    bytes as f64 / entries as f64
-                },
+                bytes_per_entry: per(bytes, entries),
+                wal_bytes,
+                bytes_per_entry_without_wal: wal_bytes
+                    .map(|w| per(bytes.saturating_sub(w), entries)),
             })
         }
         _ => None,
@@ -341,12 +356,20 @@ fn print_table(r: &Report) {
         );
     }
     match &r.database {
-        Some(d) => println!(
-            "database: {} bytes for {} entries = {:.0} bytes/entry",
-            progress::thousands(d.bytes),
-            progress::thousands(d.entries),
-            d.bytes_per_entry
-        ),
+        Some(d) => {
+            println!(
+                "database: {} bytes for {} entries = {:.0} bytes/entry (Store::stats)",
+                progress::thousands(d.bytes),
+                progress::thousands(d.entries),
+                d.bytes_per_entry
+            );
+            if let (Some(wal), Some(without)) = (d.wal_bytes, d.bytes_per_entry_without_wal) {
+                println!(
+                    "          of which {} bytes WAL; without it {without:.0} bytes/entry",
+                    progress::thousands(wal)
+                );
+            }
+        }
         None => println!("database: size unknown (the server publishes no size in /metrics)"),
     }
 }
