@@ -2,7 +2,9 @@
 //! exactly as the server would write it, with backdated times over a simulated fortnight.
 //!
 //! # Layout
-//! - [`world`]: the generator, a deterministic simulation that yields write requests.
+//! - [`world`]: the generator, a deterministic simulation that yields write requests: the
+//!   model, clock and emitting in `world.rs`; day zero in `world/setup.rs`; the working day in
+//!   `world/shipping.rs` and `world/office.rs`.
 //! - [`names`]: its vocabulary.
 //! - [`rng`]: the seeded PRNG that makes it deterministic.
 
