@@ -226,3 +226,24 @@ impl From<&crate::error::ApiError> for Problem {
         }
     }
 }
+
+/// An RFC 9162 inclusion proof of one leaf in the tree of `tree_size` leaves.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProof {
+    /// `seq - 1`.
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// Lowercase hex.
+    pub leaf_hash: String,
+    /// Sibling hashes from the leaf upwards, lowercase hex.
+    pub proof: Vec<String>,
+}
+
+/// An RFC 9162 consistency proof between two tree sizes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    /// Lowercase hex.
+    pub proof: Vec<String>,
+}

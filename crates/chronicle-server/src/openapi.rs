@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         entities::list, entities::history,
         batch::bulk, batch::transaction,
         audit::record_event, audit::search, audit::entry, audit::summary,
-        ledger::checkpoint, ledger::leaves,
+        ledger::checkpoint, ledger::leaves, ledger::inclusion, ledger::consistency,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(Problem)),

@@ -1,8 +1,9 @@
-//! The ledger for external verifiers: the tree head as a C2SP tlog-checkpoint body, and the
-//! stored leaves (canonical bytes and leaf hashes) by seq range.
+//! The ledger for external verifiers: the tree head as a C2SP tlog-checkpoint body, the
+//! stored leaves (canonical bytes and leaf hashes) by seq range, and inclusion and
+//! consistency proofs built from stored tree nodes in O(log n) reads.
 
 use crate::AppState;
-use crate::dto::{Checkpoint, Leaf, Leaves};
+use crate::dto::{Checkpoint, ConsistencyProof, InclusionProof, Leaf, Leaves};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
 use axum::Router;
@@ -10,6 +11,9 @@ use axum::extract::State;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use chronicle_core::merkle::{self, Hash};
+use chronicle_store::Store;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Most leaves one request may ask for.
 pub const MAX_LEAVES: u64 = 1000;
@@ -18,6 +22,8 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/ledger/checkpoint", get(checkpoint))
         .route("/v1/ledger/leaves", get(leaves))
+        .route("/v1/ledger/proof/inclusion", get(inclusion))
+        .route("/v1/ledger/proof/consistency", get(consistency))
 }
 
 /// The current tree head. `checkpoint` is the C2SP tlog-checkpoint body
@@ -92,4 +98,134 @@ fn positive(s: &str) -> Result<u64, String> {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("must be a positive integer".into()),
     }
+}
+
+/// Proof that the entry at `seq` is in the tree of `tree_size` leaves (default: the current
+/// tree). Verify against the root of that size (RFC 9162 §2.1.3.2).
+#[utoipa::path(get, path = "/v1/ledger/proof/inclusion", tag = "ledger",
+    params(("seq" = u64, Query, description = "The entry's seq"),
+           ("tree_size" = Option<u64>, Query, description = "Tree size to prove against; default: current")),
+    responses((status = 200, description = "The proof", body = InclusionProof)))]
+pub async fn inclusion(
+    State(state): State<AppState>,
+    mut params: Params,
+) -> ApiResult<axum::Json<InclusionProof>> {
+    let seq = params.parse("seq", positive);
+    let size = params.parse("tree_size", positive);
+    if !params.has("seq") {
+        params.error("seq", "is required");
+    }
+    params.finish()?;
+    let seq = seq.ok_or_else(|| ApiError::invalid_field("/query/seq", "is required"))?;
+    let head = state.store.head().await?.tree_size;
+    let size = size.unwrap_or(head);
+    if size > head {
+        return Err(ApiError::invalid_field(
+            "/query/tree_size",
+            format!("must be at most the tree size {head}"),
+        ));
+    }
+    if seq > size {
+        return Err(ApiError::invalid_field(
+            "/query/seq",
+            format!("must be at most the tree size {size}"),
+        ));
+    }
+    let index = seq - 1;
+    let proof = prove(&*state.store, |get| {
+        merkle::inclusion_proof(index, size, get)
+    })
+    .await?;
+    let leaf = prove(&*state.store, |get| get(0, index).map(|h| vec![h])).await?;
+    Ok(axum::Json(InclusionProof {
+        leaf_index: index,
+        tree_size: size,
+        leaf_hash: hex::encode(leaf[0]),
+        proof: proof.iter().map(hex::encode).collect(),
+    }))
+}
+
+/// Proof that the tree of `from` leaves is a prefix of the tree of `to` leaves
+/// (RFC 9162 §2.1.4.2).
+#[utoipa::path(get, path = "/v1/ledger/proof/consistency", tag = "ledger",
+    params(("from" = u64, Query, description = "The older tree size"),
+           ("to" = Option<u64>, Query, description = "The newer tree size; default: current")),
+    responses((status = 200, description = "The proof", body = ConsistencyProof)))]
+pub async fn consistency(
+    State(state): State<AppState>,
+    mut params: Params,
+) -> ApiResult<axum::Json<ConsistencyProof>> {
+    let from = params.parse("from", positive);
+    let to = params.parse("to", positive);
+    if !params.has("from") {
+        params.error("from", "is required");
+    }
+    params.finish()?;
+    let from = from.ok_or_else(|| ApiError::invalid_field("/query/from", "is required"))?;
+    let head = state.store.head().await?.tree_size;
+    let to = to.unwrap_or(head);
+    if to > head {
+        return Err(ApiError::invalid_field(
+            "/query/to",
+            format!("must be at most the tree size {head}"),
+        ));
+    }
+    if from > to {
+        return Err(ApiError::invalid_field(
+            "/query/from",
+            format!("must be at most to ({to})"),
+        ));
+    }
+    let proof = prove(&*state.store, |get| {
+        merkle::consistency_proof(from, to, get)
+    })
+    .await?;
+    Ok(axum::Json(ConsistencyProof {
+        from,
+        to,
+        proof: proof.iter().map(hex::encode).collect(),
+    }))
+}
+
+/// A node the store should have and does not.
+struct Missing(u8, u64);
+
+type Fetch<'a> = &'a mut dyn FnMut(u8, u64) -> Result<Hash, Missing>;
+
+/// Runs a proof computation over stored nodes. Core's proof functions take a synchronous
+/// node callback and choose nodes from the indices alone, never from hash values: a first
+/// pass records which nodes are wanted, they are read from the store (O(log n) of them), and
+/// a second pass computes the proof from them.
+async fn prove(
+    store: &dyn Store,
+    compute: impl Fn(Fetch<'_>) -> Result<Vec<Hash>, Missing>,
+) -> ApiResult<Vec<Hash>> {
+    let mut wanted = BTreeSet::new();
+    let _ = compute(&mut |level, index| {
+        wanted.insert((level, index));
+        Ok([0; 32])
+    });
+    let mut nodes = BTreeMap::new();
+    for (level, index) in wanted {
+        let Some(hash) = store.node(level, index).await? else {
+            return Err(missing(Missing(level, index)));
+        };
+        nodes.insert((level, index), hash);
+    }
+    compute(&mut |level, index| {
+        nodes
+            .get(&(level, index))
+            .copied()
+            .ok_or(Missing(level, index))
+    })
+    .map_err(missing)
+}
+
+fn missing(m: Missing) -> ApiError {
+    tracing::error!(
+        level = m.0,
+        index = m.1,
+        "a tree node the ledger head implies is not stored"
+    );
+    ApiError::internal()
 }

@@ -9,6 +9,7 @@ backend_tests!(
     an_empty_ledger_has_the_empty_root,
     the_checkpoint_commits_to_every_leaf_served,
     leaves_are_served_by_inclusive_range_within_bounds,
+    inclusion_and_consistency_proofs_verify_against_the_root_of_every_tree_size,
 );
 
 async fn an_empty_ledger_has_the_empty_root(app: TestApp) {
@@ -113,6 +114,103 @@ async fn leaves_are_served_by_inclusive_range_within_bounds(app: TestApp) {
         ("start=1&end=2&from=3", "/query/from"),
     ] {
         let res = app.get(&format!("/v1/ledger/leaves?{query}")).await;
+        assert_eq!(
+            pointers(&expect_problem(res, StatusCode::BAD_REQUEST, "invalid-input").await),
+            [pointer],
+            "{query}"
+        );
+    }
+}
+
+fn hash_of(v: &Value) -> merkle::Hash {
+    hex::decode(v.as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+fn proof_of(v: &Value) -> Vec<merkle::Hash> {
+    v["proof"].as_array().unwrap().iter().map(hash_of).collect()
+}
+
+async fn inclusion_and_consistency_proofs_verify_against_the_root_of_every_tree_size(app: TestApp) {
+    const N: u64 = 13;
+    for i in 0..N {
+        app.create("note", &format!("n{i}"), json!({})).await;
+    }
+    let leaves = expect_json(
+        app.get(&format!("/v1/ledger/leaves?start=1&end={N}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    let hashes: Vec<merkle::Hash> = leaves["leaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| hash_of(&l["leaf_hash"]))
+        .collect();
+    let root = |size: u64| merkle::root_from_leaves(&hashes[..size as usize]);
+
+    for size in 1..=N {
+        for seq in 1..=size {
+            let body = expect_json(
+                app.get(&format!(
+                    "/v1/ledger/proof/inclusion?seq={seq}&tree_size={size}"
+                ))
+                .await,
+                StatusCode::OK,
+            )
+            .await;
+            assert_eq!(
+                (body["leaf_index"].as_u64(), body["tree_size"].as_u64()),
+                (Some(seq - 1), Some(size))
+            );
+            let leaf = hash_of(&body["leaf_hash"]);
+            assert_eq!(leaf, hashes[seq as usize - 1]);
+            merkle::verify_inclusion(seq - 1, size, &leaf, &proof_of(&body), &root(size))
+                .unwrap_or_else(|e| panic!("inclusion of {seq} in {size}: {e:?}"));
+        }
+        for from in 1..=size {
+            let body = expect_json(
+                app.get(&format!(
+                    "/v1/ledger/proof/consistency?from={from}&to={size}"
+                ))
+                .await,
+                StatusCode::OK,
+            )
+            .await;
+            merkle::verify_consistency(from, size, &root(from), &root(size), &proof_of(&body))
+                .unwrap_or_else(|e| panic!("consistency of {from} with {size}: {e:?}"));
+        }
+    }
+    // The current tree is the default.
+    let head = expect_json(app.get("/v1/ledger/checkpoint").await, StatusCode::OK).await;
+    assert_eq!(hash_of(&head["root_hash"]), root(N));
+    let body = expect_json(
+        app.get("/v1/ledger/proof/inclusion?seq=5").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["tree_size"], N);
+    let body = expect_json(
+        app.get("/v1/ledger/proof/consistency?from=4").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["to"], N);
+
+    for (query, pointer) in [
+        ("inclusion?seq=0", "/query/seq"),
+        ("inclusion?tree_size=3", "/query/seq"),
+        ("inclusion?seq=14", "/query/seq"),
+        ("inclusion?seq=4&tree_size=3", "/query/seq"),
+        ("inclusion?seq=1&tree_size=14", "/query/tree_size"),
+        ("consistency?to=3", "/query/from"),
+        ("consistency?from=4&to=3", "/query/from"),
+        ("consistency?from=1&to=99", "/query/to"),
+        ("consistency?from=x", "/query/from"),
+    ] {
+        let res = app.get(&format!("/v1/ledger/proof/{query}")).await;
         assert_eq!(
             pointers(&expect_problem(res, StatusCode::BAD_REQUEST, "invalid-input").await),
             [pointer],

@@ -78,6 +78,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/audit/summary"),
     ("get", "/v1/ledger/checkpoint"),
     ("get", "/v1/ledger/leaves"),
+    ("get", "/v1/ledger/proof/inclusion"),
+    ("get", "/v1/ledger/proof/consistency"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
