@@ -69,8 +69,12 @@ pub async fn verify(
         root: frontier.root(),
         failure: Some(Failure { seq, kind, detail }),
     };
-    loop {
-        let rows = store.rows(expected, expected + CHUNK - 1).await?;
+    // Rows up to the head read above; a live server may append more meanwhile, which is
+    // checked for separately below.
+    while expected <= head.tree_size {
+        let rows = store
+            .rows(expected, (expected + CHUNK - 1).min(head.tree_size))
+            .await?;
         if rows.is_empty() {
             break;
         }
@@ -153,6 +157,26 @@ pub async fn verify(
                 frontier.size()
             ),
         ));
+    }
+    // A row past the head is legitimate only if a newer head covers it: the head and the rows
+    // are written in one transaction, so reading the row first and the head second settles it.
+    if let Some(extra) = store
+        .rows(head.tree_size + 1, head.tree_size + 1)
+        .await?
+        .first()
+    {
+        let now = store.head().await?;
+        if extra.seq > now.tree_size {
+            return Ok(fail(
+                &frontier,
+                extra.seq,
+                FailureKind::RowInserted,
+                format!(
+                    "row {} is beyond the head's tree size {}",
+                    extra.seq, now.tree_size
+                ),
+            ));
+        }
     }
     if frontier.root() != head.root {
         return Ok(fail(
