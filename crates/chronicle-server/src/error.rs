@@ -27,6 +27,10 @@ pub enum Code {
     AlreadyExists,
     PayloadTooLarge,
     UnsupportedMediaType,
+    RollbackConflict,
+    InvalidState,
+    Forbidden,
+    TargetTooLarge,
     Unavailable,
     Internal,
 }
@@ -53,6 +57,22 @@ impl Code {
                 "unsupported-media-type",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Unsupported media type",
+            ),
+            Code::RollbackConflict => (
+                "rollback-conflict",
+                StatusCode::CONFLICT,
+                "Rollback conflicts with later changes",
+            ),
+            Code::InvalidState => (
+                "invalid-state",
+                StatusCode::CONFLICT,
+                "Not allowed in the current state",
+            ),
+            Code::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
+            Code::TargetTooLarge => (
+                "target-too-large",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Target too large",
             ),
             Code::Unavailable => (
                 "unavailable",
@@ -203,6 +223,32 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<chronicle_engine::EngineError> for ApiError {
+    fn from(err: chronicle_engine::EngineError) -> Self {
+        use chronicle_engine::EngineError as E;
+        match err {
+            E::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            E::Invalid { pointer, message } => ApiError::invalid_field(pointer, message),
+            E::Conflict(plan) => ApiError::new(
+                Code::RollbackConflict,
+                format!(
+                    "{} later change(s) conflict with the rollback; nothing was written",
+                    plan.conflicts.len()
+                ),
+            )
+            .with_extension(
+                "conflicts",
+                serde_json::to_value(&plan.conflicts).unwrap_or(Value::Null),
+            )
+            .with_extension("plan", serde_json::to_value(&*plan).unwrap_or(Value::Null)),
+            E::WrongState(m) => ApiError::new(Code::InvalidState, m),
+            E::Forbidden(m) => ApiError::new(Code::Forbidden, m),
+            E::TooLarge(m) => ApiError::new(Code::TargetTooLarge, m),
+            E::Store(e) => ApiError::from(e),
+        }
+    }
+}
+
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
@@ -244,6 +290,10 @@ mod tests {
             Code::AlreadyExists,
             Code::PayloadTooLarge,
             Code::UnsupportedMediaType,
+            Code::RollbackConflict,
+            Code::InvalidState,
+            Code::Forbidden,
+            Code::TargetTooLarge,
             Code::Unavailable,
             Code::Internal,
         ];

@@ -12,6 +12,8 @@
 //! - [`dto`]: request and response bodies with their OpenAPI schemas.
 //! - [`metrics`]: the Prometheus recorder (one per process) and the request middleware.
 //! - [`openapi`]: the OpenAPI document generated from the handlers' annotations.
+//! - `routes/rollbacks.rs`, `routes/snapshots.rs`: the rollback engine
+//!   (`chronicle-engine`) over HTTP.
 //!
 //! *Invariant:* a rejected request writes nothing: every check on input runs before the one
 //! [`Store::write`] call a handler makes.
@@ -44,6 +46,8 @@ pub struct ServerConfig {
     pub default_page_size: usize,
     /// Largest page size a list request may ask for.
     pub max_page_size: usize,
+    /// When a rollback needs approval.
+    pub approval: chronicle_engine::ApprovalPolicy,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +58,7 @@ impl Default for ServerConfig {
             origin: "chronicle.local/ledger".to_owned(),
             default_page_size: 50,
             max_page_size: 1000,
+            approval: chronicle_engine::ApprovalPolicy::default(),
         }
     }
 }
@@ -65,11 +70,15 @@ pub struct AppState {
     pub(crate) schema: Arc<Schema>,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub(crate) engine: Arc<chronicle_engine::Engine>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, schema: Arc<Schema>, config: ServerConfig) -> Self {
+        let engine =
+            chronicle_engine::Engine::new(store.clone(), schema.clone(), config.approval.clone());
         AppState {
+            engine,
             store,
             schema,
             config: Arc::new(config),
@@ -90,6 +99,12 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Rollbacks a previous process left running continue from their last checkpoint.
+    match state.engine.resume_interrupted().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rollbacks = n, "resumed interrupted rollbacks"),
+        Err(e) => tracing::warn!(error = %e, "could not look for interrupted rollbacks"),
+    }
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -6,6 +6,8 @@ pub mod batch;
 pub mod entities;
 pub mod ledger;
 pub mod ops;
+pub mod rollbacks;
+pub mod snapshots;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Code};
@@ -26,6 +28,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(ledger::routes())
         .merge(ops::routes())
+        .merge(rollbacks::routes())
+        .merge(snapshots::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inner to outer: a panic becomes a 500 problem, which metrics then count.

@@ -43,6 +43,7 @@ type = "integer"
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Postgres,
 }
 
 pub struct TestApp {
@@ -72,11 +73,46 @@ pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> Option<Te
                     .expect("open a fresh SQLite store"),
             )
         }
+        Backend::Postgres => Arc::new(postgres_store(schema.clone()).await?),
     };
     let mut app = serve(store, schema, config).await;
     app.backend = backend;
     app._dir = Some(dir);
     Some(app)
+}
+
+/// A PostgreSQL store in a schema of its own (`ct_srv_<pid>_<n>`, which the PostgreSQL
+/// crate's tests sweep away once this process is gone). `None`, with a visible line, when no
+/// server answers, unless `CHRONICLE_REQUIRE_PG=1`.
+async fn postgres_store(schema: Arc<Schema>) -> Option<chronicle_postgres::PgStore> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let url = std::env::var("CHRONICLE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let name = format!(
+        "ct_srv_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut config = chronicle_postgres::PgConfig::new(url.clone(), schema);
+    config.pool_size = 4;
+    config.application_name = name.clone();
+    config.search_path = Some(name);
+    let connected = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        chronicle_postgres::PgStore::connect(config),
+    )
+    .await;
+    let why = match connected {
+        Ok(Ok(store)) => return Some(store),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timed out".to_owned(),
+    };
+    if std::env::var("CHRONICLE_REQUIRE_PG").is_ok_and(|v| v == "1") {
+        panic!("PostgreSQL not reachable at {url} ({why}) and CHRONICLE_REQUIRE_PG=1");
+    }
+    println!("SKIPPED: PostgreSQL not reachable at {url} ({why})");
+    None
 }
 
 /// Serves any store (the failure tests bring their own).

@@ -11,6 +11,7 @@
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         backend_tests!(@backend sqlite, Sqlite; $($name),*);
+        backend_tests!(@backend postgres, Postgres; $($name),*);
     };
     (@backend $module:ident, $variant:ident; $($name:ident),*) => {
         mod $module {
@@ -35,3 +36,4 @@ mod entities;
 mod helpers;
 mod ledger;
 mod ops;
+mod rollbacks;

@@ -84,6 +84,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("post", "/v1/rollbacks/preview"),
+    ("post", "/v1/rollbacks"),
+    ("get", "/v1/rollbacks"),
+    ("get", "/v1/rollbacks/{id}"),
+    ("post", "/v1/rollbacks/{id}/approve"),
+    ("post", "/v1/rollbacks/{id}/reject"),
+    ("post", "/v1/rollbacks/{id}/pause"),
+    ("post", "/v1/rollbacks/{id}/resume"),
+    ("post", "/v1/rollbacks/{id}/stop"),
+    ("post", "/v1/snapshots"),
+    ("get", "/v1/snapshots"),
+    ("get", "/v1/snapshots/{id}"),
 ];
 
 async fn openapi_documents_every_route_served(app: TestApp) {
