@@ -50,49 +50,46 @@ BEGIN
 END
 $$;
 
--- The terms an entry can be found by: 't:<tag>' for each tag; 'f:<pointer>' for every prefix
--- of each changed field's path ('/address/city' gives 'f:', 'f:/address', 'f:/address/city'),
--- and for every value inside the change's old and new values ('/address' deleted with
--- {"city": ...} gives 'f:/address/city'), in canonical pointer form. Every entry the field rule
--- matches therefore has the term of the pointer asked for (or of its canonical form); the GIN
--- index narrows a search to those entries and the rule itself decides.
+-- The terms an entry can be found by: 't:<tag>' for each tag; for each changed field's path
+-- 'x:<path>', and 'f:<prefix>' for the path and each of its ancestors but the root
+-- ('/address/city' gives 'f:/address' and 'f:/address/city'). A search for the field p then
+-- looks up 'f:<p>' (changes at p or beneath it) and 'x:<a>' for every ancestor a of p
+-- (changes above p, which may hold p in their old or new value): a superset of the entries the
+-- field rule matches, which the GIN index answers; the rule itself then decides.
+--
+-- PL/pgSQL with simple expressions only (no queries inside), which PostgreSQL evaluates
+-- without starting an executor: about 20 microseconds a row, most of it parsing the JSON. A
+-- SQL-language function with subqueries costs several times that in an index expression.
 CREATE FUNCTION chronicle_search_terms(canonical TEXT) RETURNS TEXT[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
-    WITH RECURSIVE doc AS (SELECT canonical::jsonb AS j),
-    changes AS (
-        SELECT fc ->> 'path' AS path, fc -> 'old' AS old_value, fc -> 'new' AS new_value
-        FROM doc, jsonb_array_elements(doc.j -> 'change_set' -> 'field_changes') AS fc
-    ),
-    inside(ptr, v) AS (
-        SELECT path, old_value FROM changes
-        UNION ALL
-        SELECT path, new_value FROM changes
-        UNION ALL
-        SELECT inside.ptr || '/' || child.k, child.v
-        FROM inside CROSS JOIN LATERAL (
-            SELECT replace(replace(e.key, '~', '~0'), '/', '~1') AS k, e.value AS v
-            FROM jsonb_each(CASE WHEN jsonb_typeof(inside.v) = 'object' THEN inside.v END) AS e
-            UNION ALL
-            SELECT (a.n - 1)::TEXT, a.v
-            FROM jsonb_array_elements(CASE WHEN jsonb_typeof(inside.v) = 'array' THEN inside.v END)
-                 WITH ORDINALITY AS a(v, n)
-        ) AS child
-    )
-    SELECT coalesce(array_agg(DISTINCT term), '{}'::TEXT[])
-    FROM (
-        SELECT 't:' || tag AS term
-        FROM doc, jsonb_array_elements_text(doc.j -> 'tags') AS tag
-        UNION ALL
-        SELECT 'f:' || path FROM changes
-        UNION ALL
-        SELECT 'f:' || array_to_string(parts[1:k], '/')
-        FROM changes,
-             LATERAL string_to_array(path, '/') AS parts,
-             LATERAL generate_series(1, cardinality(parts)) AS k
-        UNION ALL
-        SELECT 'f:' || ptr FROM inside
-    ) AS terms
+DECLARE
+    doc   JSONB := canonical::jsonb;
+    tags  JSONB := doc -> 'tags';
+    paths JSONB := jsonb_path_query_array(doc, '$.change_set.field_changes[*].path');
+    terms TEXT[] := '{}';
+    path  TEXT;
+    rest  TEXT;
+    slash INTEGER;
+BEGIN
+    FOR i IN 0 .. coalesce(jsonb_array_length(tags), 0) - 1 LOOP
+        terms := terms || ('t:' || (tags ->> i));
+    END LOOP;
+    FOR i IN 0 .. jsonb_array_length(paths) - 1 LOOP
+        path := paths ->> i;
+        terms := terms || ('x:' || path);
+        -- Every prefix that ends just before a '/' (after the leading one), then the path.
+        rest := substr(path, 2);
+        LOOP
+            slash := strpos(rest, '/');
+            EXIT WHEN slash = 0;
+            terms := terms || ('f:' || left(path, length(path) - length(rest) + slash - 1));
+            rest := substr(rest, slash + 1);
+        END LOOP;
+        terms := terms || ('f:' || path);
+    END LOOP;
+    RETURN terms;
+END
 $$;
 
 CREATE INDEX entries_by_term ON entries USING gin (chronicle_search_terms(canonical));

@@ -98,6 +98,23 @@ impl PgStore {
         Self::connect_with(config, migrate::MIGRATIONS).await
     }
 
+    /// Like [`PgStore::connect`], but migrates only up to `version`: for tests of upgrades
+    /// from an older schema.
+    #[doc(hidden)]
+    pub async fn connect_at_version(config: PgConfig, version: i32) -> Result<PgStore, StoreError> {
+        let upto: Vec<_> = migrate::MIGRATIONS
+            .iter()
+            .copied()
+            .filter(|m| m.version <= version)
+            .collect();
+        Self::connect_with(config, &upto).await
+    }
+
+    /// The newest schema version this build knows.
+    pub fn schema_version() -> i32 {
+        migrate::MIGRATIONS.last().map_or(0, |m| m.version)
+    }
+
     async fn connect_with(
         config: PgConfig,
         migrations: &[migrate::Migration],

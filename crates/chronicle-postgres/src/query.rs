@@ -75,20 +75,19 @@ fn push_filters(b: &mut QueryBuilder<Postgres>, q: &EntryQuery, text_search: Tex
         b.push_bind(v.as_str());
     }
     if let Some(pointer) = &q.field {
-        // The GIN index narrows the search to entries holding the pointer's term (see the
-        // migration); the rule itself, the same as the embedded backend's, then decides: a
+        // The GIN index narrows the search to entries holding one of the pointer's terms (see
+        // `field_terms`); the rule itself, the same as the embedded backend's, then decides: a
         // change at the field, beneath it (`/a` matches `/a/b`, not `/ab`), or above it with
         // the field inside its old or new value. Prefixes are compared with left(), not LIKE,
-        // so `%` and `_` in a pointer are literal characters.
-        let mut terms = vec![format!("f:{pointer}")];
-        let canonical = canonical_pointer(pointer);
-        if canonical != *pointer {
-            terms.push(format!("f:{canonical}"));
+        // so `%` and `_` in a pointer are literal characters. The root pointer matches every
+        // change, so no term narrows it down.
+        if !pointer.is_empty() {
+            b.push(" AND chronicle_search_terms(canonical) && ");
+            b.push_bind(field_terms(pointer));
+            b.push("::text[]");
         }
-        b.push(" AND chronicle_search_terms(canonical) && ");
-        b.push_bind(terms);
         b.push(
-            "::text[] AND EXISTS (SELECT 1 FROM jsonb_array_elements((canonical::jsonb) \
+            " AND EXISTS (SELECT 1 FROM jsonb_array_elements((canonical::jsonb) \
                 -> 'change_set' -> 'field_changes') AS fc WHERE fc ->> 'path' = ",
         );
         b.push_bind(pointer.clone());
@@ -146,21 +145,17 @@ pub(crate) struct TextSearch {
     pub(crate) icu: bool,
 }
 
-/// The pointer with each token unescaped as serde_json reads it (`~1`, then `~0`) and escaped
-/// again canonically: the form `chronicle_search_terms` lists values under.
-fn canonical_pointer(pointer: &str) -> String {
-    match pointer.strip_prefix('/') {
-        None => pointer.to_owned(),
-        Some(rest) => rest
-            .split('/')
-            .map(|t| {
-                t.replace("~1", "/")
-                    .replace("~0", "~")
-                    .replace('~', "~0")
-                    .replace('/', "~1")
-            })
-            .fold(String::new(), |acc, t| acc + "/" + &t),
-    }
+/// The index terms of the entries that may touch the field `pointer` (see the migration that
+/// defines `chronicle_search_terms`): changes at it or beneath it (`f:`), and changes at each
+/// of its ancestors (`x:`), whose old or new value may hold it.
+fn field_terms(pointer: &str) -> Vec<String> {
+    let mut terms = vec![format!("f:{pointer}")];
+    terms.extend(
+        pointer
+            .match_indices('/')
+            .map(|(i, _)| format!("x:{}", &pointer[..i])),
+    );
+    terms
 }
 
 /// A bound on the timestamp. Stored times are whole microseconds, so a bound with a finer
@@ -260,19 +255,11 @@ mod tests {
     }
 
     #[test]
-    fn pointers_are_made_canonical_token_by_token() {
-        let cases = [
-            ("", ""),
-            ("a", "a"),
-            ("/a/b", "/a/b"),
-            ("/a~1b/~0", "/a~1b/~0"),
-            ("/~", "/~0"),
-            ("/~01", "/~01"),
-            ("/~2/", "/~02/"),
-        ];
-        for (pointer, want) in cases {
-            assert_eq!(canonical_pointer(pointer), want, "{pointer}");
-        }
+    fn a_field_is_looked_up_at_and_beneath_it_and_at_each_ancestor() {
+        assert_eq!(field_terms("/a/b"), ["f:/a/b", "x:", "x:/a"]);
+        assert_eq!(field_terms("/a~1b"), ["f:/a~1b", "x:"]);
+        assert_eq!(field_terms("/"), ["f:/", "x:"]);
+        assert_eq!(field_terms("a"), ["f:a"]);
     }
 
     #[test]
