@@ -281,10 +281,6 @@ async fn writes_racing_repeated_cuts_either_commit_whole_or_report_unavailable()
                 Err(e) => panic!("neither success nor unavailable: {e}"),
             }
         }
-        println!(
-            "round {round}: {:?} ok={ok} unavailable={unavailable}",
-            started.elapsed()
-        );
     }
     println!("{ok} writes committed, {unavailable} reported unavailable");
     assert!(created(&store.write(create("after")).await.unwrap()));
