@@ -10,13 +10,66 @@ use serde_json::Value;
 #[error("entry cannot be canonicalized: {0}")]
 pub struct CanonicalError(String);
 
+/// The entry as hashed: every field but `leaf_hash`, borrowed, so that canonicalising does not
+/// first copy the whole entry into a `serde_json::Value`. Field names must stay those of
+/// [`Entry`]; a test checks both give the same bytes.
+#[derive(serde::Serialize)]
+struct Hashed<'a> {
+    id: &'a uuid::Uuid,
+    seq: u64,
+    #[serde(with = "crate::timefmt")]
+    timestamp: time::OffsetDateTime,
+    actor: &'a crate::entry::Actor,
+    session_id: &'a Option<String>,
+    ip: &'a Option<String>,
+    user_agent: &'a Option<String>,
+    operation: crate::entry::Operation,
+    entity_type: &'a Option<String>,
+    entity_id: &'a Option<String>,
+    entity_version: Option<u64>,
+    old_values: &'a Option<Value>,
+    new_values: &'a Option<Value>,
+    change_set: &'a crate::entry::ChangeSet,
+    reason: &'a Option<String>,
+    summary: &'a Option<String>,
+    metadata: &'a Value,
+    correlation_id: &'a Option<String>,
+    parent_id: &'a Option<uuid::Uuid>,
+    transaction_id: &'a Option<uuid::Uuid>,
+    rollback_id: &'a Option<uuid::Uuid>,
+    severity: crate::entry::Severity,
+    tags: &'a [String],
+}
+
 /// RFC 8785 bytes of the entry without its `leaf_hash` field.
 pub fn canonical_bytes(entry: &Entry) -> Result<Vec<u8>, CanonicalError> {
-    let mut value = serde_json::to_value(entry).map_err(|e| CanonicalError(e.to_string()))?;
-    if let Value::Object(map) = &mut value {
-        map.remove("leaf_hash");
-    }
-    serde_json_canonicalizer::to_vec(&value).map_err(|e| CanonicalError(e.to_string()))
+    let e = entry;
+    let view = Hashed {
+        id: &e.id,
+        seq: e.seq,
+        timestamp: e.timestamp,
+        actor: &e.actor,
+        session_id: &e.session_id,
+        ip: &e.ip,
+        user_agent: &e.user_agent,
+        operation: e.operation,
+        entity_type: &e.entity_type,
+        entity_id: &e.entity_id,
+        entity_version: e.entity_version,
+        old_values: &e.old_values,
+        new_values: &e.new_values,
+        change_set: &e.change_set,
+        reason: &e.reason,
+        summary: &e.summary,
+        metadata: &e.metadata,
+        correlation_id: &e.correlation_id,
+        parent_id: &e.parent_id,
+        transaction_id: &e.transaction_id,
+        rollback_id: &e.rollback_id,
+        severity: e.severity,
+        tags: &e.tags,
+    };
+    serde_json_canonicalizer::to_vec(&view).map_err(|e| CanonicalError(e.to_string()))
 }
 
 /// The leaf hash of canonical bytes.
@@ -92,6 +145,29 @@ mod tests {
         );
         assert!(text.contains(r#""timestamp":"2026-01-01T00:00:00.500000Z""#));
         assert!(!text.contains("leaf_hash"));
+    }
+
+    /// The borrowed view must hash exactly what the entry serializes to, minus `leaf_hash`.
+    #[test]
+    fn the_hashed_view_matches_the_serialized_entry() {
+        let mut e = sample();
+        e.metadata = json!({"z": 1, "a": {"y": [3, 2.5], "b": null}});
+        e.change_set.field_changes.push(crate::entry::FieldChange {
+            path: "/weight".into(),
+            field_type: "number".into(),
+            old: Some(json!(1)),
+            new: None,
+            change: crate::entry::ChangeKind::Delete,
+            impact: crate::entry::Impact::High,
+        });
+        e.parent_id = Some(Uuid::now_v7());
+        e.tags = vec!["b".into(), "a".into()];
+        let mut value = serde_json::to_value(&e).unwrap();
+        value.as_object_mut().unwrap().remove("leaf_hash");
+        assert_eq!(
+            canonical_bytes(&e).unwrap(),
+            serde_json_canonicalizer::to_vec(&value).unwrap()
+        );
     }
 
     #[test]
