@@ -9,6 +9,7 @@
 //! - [`policy`]: when a rollback needs approval, and how many.
 //! - [`rollbacks`]: the [`Engine`]'s rollback operations and the stage runner.
 //! - [`snapshot`]: capture and load of compressed, checksummed snapshots.
+//! - [`checkpoints`]: signed C2SP checkpoints, their keys, history and witness cosignatures.
 //!
 //! Rollback records and snapshots are entities of the reserved types `_rollback` and
 //! `_snapshot`, written through the ordinary audited write path with a system context. So
@@ -17,6 +18,7 @@
 //! unrecorded, or recorded but unapplied. The record's version guards every step, so two
 //! nodes can never run the same stage twice.
 
+pub mod checkpoints;
 pub mod error;
 pub mod facts;
 pub mod policy;
@@ -35,3 +37,5 @@ pub use target::Target;
 pub const ROLLBACK_TYPE: &str = "_rollback";
 /// Entity type of snapshots.
 pub const SNAPSHOT_TYPE: &str = "_snapshot";
+/// Entity type of kept signed checkpoints.
+pub const CHECKPOINT_TYPE: &str = "_checkpoint";

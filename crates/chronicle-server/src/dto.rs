@@ -171,8 +171,8 @@ pub struct Checkpoint {
     pub tree_size: u64,
     /// Lowercase hex of the RFC 6962 root hash.
     pub root_hash: String,
-    /// The C2SP tlog-checkpoint body: origin line, tree size, base64 root, each ending in a
-    /// newline. Not yet signed (signing comes with checkpoint keys).
+    /// The C2SP tlog-checkpoint (origin line, tree size, base64 root) signed as a C2SP
+    /// signed note with Ed25519: body, blank line, `— <origin> <base64 signature>`.
     pub checkpoint: String,
 }
 

@@ -48,6 +48,37 @@ pub struct ServerConfig {
     pub max_page_size: usize,
     /// When a rollback needs approval.
     pub approval: chronicle_engine::ApprovalPolicy,
+    /// How checkpoints are signed and kept.
+    pub checkpoints: CheckpointSettings,
+}
+
+/// Checkpoint signing: the key, the cadence at which signed checkpoints are kept, and the
+/// witnesses whose cosignatures are accepted.
+#[derive(Clone, Debug)]
+pub struct CheckpointSettings {
+    /// The signing key; its name is the checkpoint origin. `None`: a fresh key for this
+    /// process only (tests, throwaway servers) — `chronicle serve` always passes one.
+    pub signer: Option<chronicle_engine::checkpoints::CheckpointSigner>,
+    /// Keep a checkpoint once this many entries arrived since the last one...
+    pub every_entries: u64,
+    /// ...or once this many seconds passed with at least one new entry. 0 turns the cadence off.
+    pub every_secs: u64,
+    /// Note verifier keys (type 0x04, C2SP tlog-cosignature) of the accepted witnesses.
+    pub witnesses: Vec<String>,
+    /// Verifier keys of earlier signing keys, so checkpoints they signed still verify.
+    pub previous_keys: Vec<String>,
+}
+
+impl Default for CheckpointSettings {
+    fn default() -> Self {
+        CheckpointSettings {
+            signer: None,
+            every_entries: 1000,
+            every_secs: 10,
+            witnesses: Vec::new(),
+            previous_keys: Vec::new(),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -59,6 +90,7 @@ impl Default for ServerConfig {
             default_page_size: 50,
             max_page_size: 1000,
             approval: chronicle_engine::ApprovalPolicy::default(),
+            checkpoints: CheckpointSettings::default(),
         }
     }
 }
@@ -71,13 +103,25 @@ pub struct AppState {
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub(crate) engine: Arc<chronicle_engine::Engine>,
+    pub(crate) signer: Arc<chronicle_engine::checkpoints::CheckpointSigner>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, schema: Arc<Schema>, config: ServerConfig) -> Self {
         let engine =
             chronicle_engine::Engine::new(store.clone(), schema.clone(), config.approval.clone());
+        let signer = match &config.checkpoints.signer {
+            Some(s) => s.clone(),
+            None => {
+                tracing::warn!(
+                    "no checkpoint key configured: signing with a key for this process only"
+                );
+                chronicle_engine::checkpoints::CheckpointSigner::generate(&config.origin)
+                    .expect("the configured origin is a valid key name and the OS has randomness")
+            }
+        };
         AppState {
+            signer: Arc::new(signer),
             engine,
             store,
             schema,
@@ -105,8 +149,11 @@ pub async fn run(
         Ok(n) => tracing::info!(rollbacks = n, "resumed interrupted rollbacks"),
         Err(e) => tracing::warn!(error = %e, "could not look for interrupted rollbacks"),
     }
+    let cadence = tokio::spawn(routes::checkpoints::keep_checkpoints(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    cadence.abort();
+    served
 }

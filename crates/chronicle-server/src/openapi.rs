@@ -5,7 +5,7 @@
 
 use crate::dto::Problem;
 use crate::error::PROBLEM_JSON;
-use crate::routes::{audit, batch, entities, ledger, ops, rollbacks, snapshots};
+use crate::routes::{audit, batch, checkpoints, entities, ledger, ops, rollbacks, snapshots};
 use serde_json::Value;
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
@@ -20,7 +20,8 @@ use utoipa::{Modify, OpenApi};
         entities::list, entities::history,
         batch::bulk, batch::transaction,
         audit::record_event, audit::search, audit::entry, audit::summary,
-        ledger::checkpoint, ledger::leaves, ledger::inclusion, ledger::consistency,
+        checkpoints::checkpoint, checkpoints::history, checkpoints::public_key, checkpoints::cosign,
+        ledger::leaves, ledger::inclusion, ledger::consistency,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
         rollbacks::preview, rollbacks::create, rollbacks::read, rollbacks::list,
         rollbacks::approve, rollbacks::reject, rollbacks::pause, rollbacks::resume, rollbacks::stop,

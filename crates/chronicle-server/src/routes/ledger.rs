@@ -1,9 +1,9 @@
-//! The ledger for external verifiers: the tree head as a C2SP tlog-checkpoint body, the
+//! The ledger for external verifiers (signed checkpoints are in `checkpoints.rs`): the
 //! stored leaves (canonical bytes and leaf hashes) by seq range, and inclusion and
 //! consistency proofs built from stored tree nodes in O(log n) reads.
 
 use crate::AppState;
-use crate::dto::{Checkpoint, ConsistencyProof, InclusionProof, Leaf, Leaves};
+use crate::dto::{ConsistencyProof, InclusionProof, Leaf, Leaves};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
 use axum::Router;
@@ -20,35 +20,9 @@ pub const MAX_LEAVES: u64 = 1000;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/ledger/checkpoint", get(checkpoint))
         .route("/v1/ledger/leaves", get(leaves))
         .route("/v1/ledger/proof/inclusion", get(inclusion))
         .route("/v1/ledger/proof/consistency", get(consistency))
-}
-
-/// The current tree head. `checkpoint` is the C2SP tlog-checkpoint body
-/// (`<origin>\n<tree size>\n<base64 root>\n`). It is not signed yet: signing (a C2SP signed
-/// note with Ed25519) comes with checkpoint keys in a later issue, so for now the body only
-/// restates `tree_size` and `root_hash`.
-#[utoipa::path(get, path = "/v1/ledger/checkpoint", tag = "ledger",
-    responses((status = 200, description = "The tree head", body = Checkpoint)))]
-pub async fn checkpoint(
-    State(state): State<AppState>,
-    params: Params,
-) -> ApiResult<axum::Json<Checkpoint>> {
-    params.finish()?;
-    let head = state.store.head().await?;
-    let checkpoint = format!(
-        "{}\n{}\n{}\n",
-        state.config.origin,
-        head.tree_size,
-        STANDARD.encode(head.root)
-    );
-    Ok(axum::Json(Checkpoint {
-        tree_size: head.tree_size,
-        root_hash: hex::encode(head.root),
-        checkpoint,
-    }))
 }
 
 /// Stored leaves with seq in `[start, end]`, at most 1000, as they are on disk.

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod batch;
+pub mod checkpoints;
 pub mod entities;
 pub mod ledger;
 pub mod ops;
@@ -27,6 +28,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(batch::routes())
         .merge(audit::routes())
         .merge(ledger::routes())
+        .merge(checkpoints::routes())
         .merge(ops::routes())
         .merge(rollbacks::routes())
         .merge(snapshots::routes())

@@ -72,7 +72,16 @@ async fn the_checkpoint_commits_to_every_leaf_served(app: TestApp) {
         "chronicle.local/ledger\n{size}\n{}\n",
         STANDARD.encode(root)
     );
-    assert_eq!(head["checkpoint"], expected);
+    let note = head["checkpoint"].as_str().unwrap();
+    assert!(
+        note.starts_with(&format!("{expected}\n— chronicle.local/ledger ")),
+        "{note}"
+    );
+    let vkey = expect_json(app.get("/v1/ledger/public-key").await, StatusCode::OK).await;
+    assert_eq!(
+        crate::checkpoints::open_note(note, vkey["vkey"].as_str().unwrap()),
+        Some(expected)
+    );
     // The store's own verifier agrees with what was served.
     let report = chronicle_store::verify::verify(&*app.store, |_, _| {})
         .await

@@ -31,6 +31,7 @@ macro_rules! backend_tests {
 mod audit;
 mod bad_input;
 mod batch;
+mod checkpoints;
 mod concurrency;
 mod entities;
 mod helpers;
