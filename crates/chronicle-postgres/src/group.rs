@@ -1,73 +1,33 @@
-//! One group commit's writes, buffered: the [`LedgerTxn`] the shared executor runs on.
+//! One group commit's writes: the [`LedgerTxn`] the shared executor runs on.
 //!
-//! Nothing a request writes is sent to PostgreSQL while the group executes. Entries, tree
-//! nodes and entity states collect in memory and go out at the end in three multi-row
-//! statements (`UNNEST` of arrays), so a group of a thousand requests costs a handful of round
-//! trips, not thousands. Loads see the group's own earlier writes through an overlay of entity
-//! states, which also caches what the group read (everything it will touch is prefetched in
-//! one query once the ledger head is locked). A request that must not be kept (a failed
-//! atomic batch) is undone with [`Group::rollback_to`]: since none of its writes reached the
-//! database, undoing it is truncating buffers and restoring the overlay from a journal, which
-//! is what a savepoint would have done, without its round trips.
+//! Entry rows and tree nodes collect in memory and go to PostgreSQL in multi-row statements
+//! (`UNNEST` of arrays) of [`SEND_AT`] to [`CHUNK`] rows, through the [`Pipe`], so that PostgreSQL
+//! stores one chunk while the writer computes the next. Entity states stay in an overlay
+//! (which also answers loads, after one prefetch for the whole group) and are written once,
+//! at the end, in their final state.
+//!
+//! A request that must not be kept (a failed atomic batch, or data PostgreSQL cannot store)
+//! is undone: rows not sent yet are dropped, the overlay is restored from a journal, and rows
+//! that were already sent are rolled back to the savepoint that opened before the request's
+//! first chunk left. Requests small enough to fit in a chunk never need a savepoint.
 
-use crate::error::Context;
-use crate::rows::{self, ENTITY_COLUMNS, int};
+use crate::pipe::{EntryColumns, Finish, FinishError, Key, Pipe, Rows};
+use crate::rows::int;
 use chronicle_core::merkle::{Hash, Node};
 use chronicle_core::{EntityState, Entry};
 use chronicle_store::StoreError;
 use chronicle_store::executor::{LedgerState, LedgerTxn};
-use sqlx::{AssertSqlSafe, PgConnection};
 use std::collections::HashMap;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-type Key = (String, String);
-
-/// The entry columns of the buffered rows, one vector per column (the shape `UNNEST` takes).
-#[derive(Default)]
-struct EntryColumns {
-    seq: Vec<i64>,
-    id: Vec<Uuid>,
-    ts: Vec<OffsetDateTime>,
-    actor_id: Vec<Option<String>>,
-    actor_email: Vec<Option<String>>,
-    operation: Vec<&'static str>,
-    entity_type: Vec<Option<String>>,
-    entity_id: Vec<Option<String>>,
-    entity_version: Vec<Option<i64>>,
-    correlation_id: Vec<Option<String>>,
-    parent_id: Vec<Option<Uuid>>,
-    transaction_id: Vec<Option<Uuid>>,
-    rollback_id: Vec<Option<Uuid>>,
-    severity: Vec<&'static str>,
-    canonical: Vec<String>,
-    leaf_hash: Vec<Vec<u8>>,
-}
+/// Rows of one request that make it send them before it ends (inside a savepoint).
+pub(crate) const CHUNK: usize = 256;
+/// Rows of finished requests that are sent at once rather than collected further: small
+/// enough that PostgreSQL starts on a group's first requests while later ones are computed,
+/// large enough that statements are few.
+pub(crate) const SEND_AT: usize = 32;
 
 impl EntryColumns {
-    fn len(&self) -> usize {
-        self.seq.len()
-    }
-
-    fn truncate(&mut self, n: usize) {
-        self.seq.truncate(n);
-        self.id.truncate(n);
-        self.ts.truncate(n);
-        self.actor_id.truncate(n);
-        self.actor_email.truncate(n);
-        self.operation.truncate(n);
-        self.entity_type.truncate(n);
-        self.entity_id.truncate(n);
-        self.entity_version.truncate(n);
-        self.correlation_id.truncate(n);
-        self.parent_id.truncate(n);
-        self.transaction_id.truncate(n);
-        self.rollback_id.truncate(n);
-        self.severity.truncate(n);
-        self.canonical.truncate(n);
-        self.leaf_hash.truncate(n);
-    }
-
     fn push(&mut self, entry: &Entry, canonical: String, leaf: &Hash) {
         self.seq.push(int(entry.seq));
         self.id.push(entry.id);
@@ -97,39 +57,51 @@ struct Undo {
     newly_dirty: bool,
 }
 
-/// Where a request started, to roll back to.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Mark {
+/// Where the current request started.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mark {
+    /// Unsent entry rows and nodes that belong to earlier requests.
     entries: usize,
     nodes: usize,
     journal: usize,
+    /// The request's first rows have left, inside a savepoint.
+    streamed: bool,
 }
 
-pub(crate) struct Group<'c> {
-    conn: &'c mut PgConnection,
+pub(crate) struct Group {
+    pipe: Pipe,
     /// Entity states as the group sees them. `Some(None)`: known to be absent.
     overlay: HashMap<Key, Option<EntityState>>,
     /// Keys the group wrote, in the order first written.
     dirty: Vec<Key>,
     is_dirty: HashMap<Key, ()>,
     journal: Vec<Undo>,
+    /// Rows not sent yet.
     entries: EntryColumns,
     nodes: Vec<Node>,
+    mark: Mark,
+    /// (seq, id) of the current request's last entry.
+    current_last: Option<(i64, Uuid)>,
+    /// (seq, id) of the last entry of a kept request.
+    last_kept: Option<(i64, Uuid)>,
     /// Set when the last error came from this request's own data rather than from the
     /// database: the request fails alone and the group goes on.
     request_error: bool,
 }
 
-impl<'c> Group<'c> {
-    pub(crate) fn new(conn: &'c mut PgConnection) -> Self {
+impl Group {
+    pub(crate) fn new(pipe: Pipe) -> Self {
         Group {
-            conn,
+            pipe,
             overlay: HashMap::new(),
             dirty: Vec::new(),
             is_dirty: HashMap::new(),
             journal: Vec::new(),
             entries: EntryColumns::default(),
             nodes: Vec::new(),
+            mark: Mark::default(),
+            current_last: None,
+            last_kept: None,
             request_error: false,
         }
     }
@@ -145,20 +117,7 @@ impl<'c> Group<'c> {
         if keys.is_empty() {
             return Ok(());
         }
-        let (types, ids): (Vec<&str>, Vec<&str>) =
-            keys.iter().map(|(t, i)| (t.as_str(), i.as_str())).unzip();
-        let sql = format!(
-            "SELECT {ENTITY_COLUMNS} FROM entities \
-             WHERE (entity_type, id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))"
-        );
-        let found = sqlx::query(AssertSqlSafe(sql))
-            .bind(types)
-            .bind(ids)
-            .fetch_all(&mut *self.conn)
-            .await
-            .ctx("prefetching entities")?;
-        for row in &found {
-            let state = rows::entity_of(row)?;
+        for state in self.pipe.prefetch(keys.clone()).await? {
             self.overlay
                 .insert((state.entity_type.clone(), state.id.clone()), Some(state));
         }
@@ -168,19 +127,56 @@ impl<'c> Group<'c> {
         Ok(())
     }
 
-    pub(crate) fn mark(&self) -> Mark {
-        Mark {
+    /// Starts a request: what is buffered so far belongs to earlier, kept requests.
+    pub(crate) fn begin_request(&mut self) {
+        self.mark = Mark {
             entries: self.entries.len(),
             nodes: self.nodes.len(),
             journal: self.journal.len(),
-        }
+            streamed: false,
+        };
+        self.current_last = None;
+        self.request_error = false;
     }
 
-    /// Undoes everything buffered since `mark`.
-    pub(crate) fn rollback_to(&mut self, mark: Mark) {
-        self.entries.truncate(mark.entries);
-        self.nodes.truncate(mark.nodes);
-        while self.journal.len() > mark.journal {
+    /// (seq, id) of the group's last entry, to find out after a lost COMMIT whether it took
+    /// effect; None when the group appended nothing.
+    pub(crate) fn last_entry(&self) -> Option<(i64, Uuid)> {
+        self.last_kept
+    }
+
+    /// Ends a request, keeping its writes or undoing them.
+    pub(crate) async fn end_request(&mut self, keep: bool) {
+        if keep {
+            if self.current_last.is_some() {
+                self.last_kept = self.current_last;
+            }
+            if self.entries.len() >= SEND_AT || self.mark.streamed {
+                self.send_all().await;
+            }
+            if self.mark.streamed {
+                self.pipe.send_sql("RELEASE SAVEPOINT chronicle_request");
+            }
+        } else {
+            self.entries.split_off(self.mark.entries);
+            self.nodes.truncate(self.mark.nodes);
+            if self.mark.streamed {
+                self.pipe
+                    .send_sql("ROLLBACK TO SAVEPOINT chronicle_request");
+                self.pipe.send_sql("RELEASE SAVEPOINT chronicle_request");
+            }
+            self.undo_overlay();
+        }
+        self.mark = Mark {
+            entries: self.entries.len(),
+            nodes: self.nodes.len(),
+            journal: self.journal.len(),
+            streamed: false,
+        };
+    }
+
+    fn undo_overlay(&mut self) {
+        while self.journal.len() > self.mark.journal {
             let undo = self.journal.pop().expect("journal is longer than the mark");
             if undo.newly_dirty {
                 let popped = self.dirty.pop();
@@ -192,7 +188,37 @@ impl<'c> Group<'c> {
                 None => self.overlay.remove(&undo.key),
             };
         }
-        self.request_error = false;
+    }
+
+    async fn send_all(&mut self) {
+        let rows = Rows {
+            entries: self.entries.split_off(0),
+            nodes: std::mem::take(&mut self.nodes),
+        };
+        if rows.entries.len() > 0 || !rows.nodes.is_empty() {
+            self.pipe.send_rows(rows).await;
+        }
+    }
+
+    /// The current request has a chunk's worth of rows of its own: send the earlier requests'
+    /// rows as they are, then this request's inside a savepoint it can roll back to.
+    async fn stream(&mut self) {
+        if self.mark.entries > 0 || self.mark.nodes > 0 {
+            let entries = self.entries.split_off(self.mark.entries);
+            let nodes = self.nodes.split_off(self.mark.nodes);
+            let earlier = Rows {
+                entries: std::mem::replace(&mut self.entries, entries),
+                nodes: std::mem::replace(&mut self.nodes, nodes),
+            };
+            self.pipe.send_rows(earlier).await;
+            self.mark.entries = 0;
+            self.mark.nodes = 0;
+        }
+        if !self.mark.streamed {
+            self.pipe.send_sql("SAVEPOINT chronicle_request");
+            self.mark.streamed = true;
+        }
+        self.send_all().await;
     }
 
     /// Whether the error just returned by the executor was the request's own (and the group
@@ -201,142 +227,35 @@ impl<'c> Group<'c> {
         std::mem::take(&mut self.request_error)
     }
 
-    pub(crate) fn appended(&self) -> usize {
-        self.entries.len()
+    /// Sends the remaining rows, the entities and the head, and commits.
+    /// `head` is the new ledger head, None when the group appended nothing (then there is
+    /// nothing to write either, and the commit only releases the head lock).
+    pub(crate) async fn finish(mut self, head: Option<LedgerState>) -> Result<(), FinishError> {
+        self.send_all().await;
+        let mut entities = Vec::with_capacity(self.dirty.len());
+        for key in std::mem::take(&mut self.dirty) {
+            match self.overlay.remove(&key) {
+                Some(Some(state)) => entities.push(state),
+                // Only `save_entity` makes a key dirty, and it stores a state.
+                _ => {
+                    return Err(FinishError::Before(StoreError::internal_msg(format!(
+                        "entity {} {} was written but has no state",
+                        key.0, key.1
+                    ))));
+                }
+            }
+        }
+        self.pipe.finish(Finish { entities, head }).await
     }
 
-    /// The (seq, id) of the last buffered entry, to find out after a lost COMMIT whether it
-    /// took effect.
-    pub(crate) fn last_entry(&self) -> Option<(i64, Uuid)> {
-        Some((*self.entries.seq.last()?, *self.entries.id.last()?))
+    /// Abandons the group: nothing more is sent, and the connection is to be discarded.
+    pub(crate) fn abort(self) {
+        self.pipe.abort();
     }
 
     fn refuse(&mut self, message: String) -> StoreError {
         self.request_error = true;
         StoreError::internal_msg(message)
-    }
-
-    /// Sends every buffered row and the new head. The caller commits.
-    pub(crate) async fn flush(&mut self, ledger: &LedgerState) -> Result<(), StoreError> {
-        let e = std::mem::take(&mut self.entries);
-        if !e.seq.is_empty() {
-            sqlx::query(
-                "INSERT INTO entries (seq, id, ts, actor_id, actor_email, operation, entity_type, \
-                   entity_id, entity_version, correlation_id, parent_id, transaction_id, \
-                   rollback_id, severity, canonical, leaf_hash) \
-                 SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::timestamptz[], $4::text[], \
-                   $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[], \
-                   $11::uuid[], $12::uuid[], $13::uuid[], $14::text[], $15::text[], $16::bytea[])",
-            )
-            .bind(e.seq)
-            .bind(e.id)
-            .bind(e.ts)
-            .bind(e.actor_id)
-            .bind(e.actor_email)
-            .bind(e.operation)
-            .bind(e.entity_type)
-            .bind(e.entity_id)
-            .bind(e.entity_version)
-            .bind(e.correlation_id)
-            .bind(e.parent_id)
-            .bind(e.transaction_id)
-            .bind(e.rollback_id)
-            .bind(e.severity)
-            .bind(e.canonical)
-            .bind(e.leaf_hash)
-            .execute(&mut *self.conn)
-            .await
-            .ctx("appending entries")?;
-        }
-        let nodes = std::mem::take(&mut self.nodes);
-        if !nodes.is_empty() {
-            let level: Vec<i16> = nodes.iter().map(|n| i16::from(n.level)).collect();
-            let idx: Vec<i64> = nodes.iter().map(|n| int(n.index)).collect();
-            let hash: Vec<Vec<u8>> = nodes.iter().map(|n| n.hash.to_vec()).collect();
-            sqlx::query(
-                "INSERT INTO merkle_nodes (level, idx, hash) \
-                 SELECT * FROM UNNEST($1::int2[], $2::int8[], $3::bytea[])",
-            )
-            .bind(level)
-            .bind(idx)
-            .bind(hash)
-            .execute(&mut *self.conn)
-            .await
-            .ctx("appending tree nodes")?;
-        }
-        if !self.dirty.is_empty() {
-            self.flush_entities().await?;
-        }
-        let (frontier, _) = ledger.encode();
-        let changed = sqlx::query(
-            "UPDATE ledger_head SET tree_size = $1, frontier = $2, last_ts = $3 WHERE id = 1",
-        )
-        .bind(int(ledger.frontier.size()))
-        .bind(frontier)
-        .bind(ledger.last_timestamp)
-        .execute(&mut *self.conn)
-        .await
-        .ctx("writing the ledger head")?
-        .rows_affected();
-        if changed != 1 {
-            return Err(StoreError::Corrupt("the ledger head row is missing".into()));
-        }
-        Ok(())
-    }
-
-    async fn flush_entities(&mut self) -> Result<(), StoreError> {
-        let n = self.dirty.len();
-        let mut entity_type = Vec::with_capacity(n);
-        let mut id = Vec::with_capacity(n);
-        let mut version = Vec::with_capacity(n);
-        let mut data = Vec::with_capacity(n);
-        let mut deleted = Vec::with_capacity(n);
-        let mut created_at = Vec::with_capacity(n);
-        let mut updated_at = Vec::with_capacity(n);
-        let mut last_seq = Vec::with_capacity(n);
-        for key in std::mem::take(&mut self.dirty) {
-            let Some(Some(state)) = self.overlay.get(&key) else {
-                // Only `save_entity` makes a key dirty, and it stores a state.
-                return Err(StoreError::internal_msg(format!(
-                    "entity {} {} was written but has no state",
-                    key.0, key.1
-                )));
-            };
-            let text = serde_json::to_string(&state.data)
-                .map_err(|e| StoreError::internal("encoding entity data", e))?;
-            version.push(int(state.version));
-            data.push(text);
-            deleted.push(state.deleted);
-            created_at.push(state.created_at);
-            updated_at.push(state.updated_at);
-            last_seq.push(int(state.last_seq));
-            entity_type.push(key.0);
-            id.push(key.1);
-        }
-        self.is_dirty.clear();
-        sqlx::query(
-            "INSERT INTO entities (entity_type, id, version, data, deleted, created_at, \
-               updated_at, last_seq) \
-             SELECT t, i, v, d::jsonb, x, c, u, s FROM UNNEST($1::text[], $2::text[], \
-               $3::int8[], $4::text[], $5::bool[], $6::timestamptz[], $7::timestamptz[], \
-               $8::int8[]) AS r(t, i, v, d, x, c, u, s) \
-             ON CONFLICT (entity_type, id) DO UPDATE SET version = excluded.version, \
-               data = excluded.data, deleted = excluded.deleted, \
-               created_at = excluded.created_at, updated_at = excluded.updated_at, \
-               last_seq = excluded.last_seq",
-        )
-        .bind(entity_type)
-        .bind(id)
-        .bind(version)
-        .bind(data)
-        .bind(deleted)
-        .bind(created_at)
-        .bind(updated_at)
-        .bind(last_seq)
-        .execute(&mut *self.conn)
-        .await
-        .ctx("saving entities")?;
-        Ok(())
     }
 }
 
@@ -354,7 +273,7 @@ fn json_has_nul(v: &serde_json::Value) -> bool {
     }
 }
 
-impl LedgerTxn for Group<'_> {
+impl LedgerTxn for Group {
     async fn load_entity(
         &mut self,
         entity_type: &str,
@@ -365,15 +284,7 @@ impl LedgerTxn for Group<'_> {
             return Ok(known.clone());
         }
         // Not prefetched (the writer prefetches every key it can see in the requests).
-        let sql =
-            format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE entity_type = $1 AND id = $2");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(entity_type)
-            .bind(id)
-            .fetch_optional(&mut *self.conn)
-            .await
-            .ctx("reading an entity")?;
-        let state = row.as_ref().map(rows::entity_of).transpose()?;
+        let state = self.pipe.load(key.clone()).await?;
         self.overlay.insert(key, state.clone());
         Ok(state)
     }
@@ -430,7 +341,11 @@ impl LedgerTxn for Group<'_> {
             )));
         }
         self.entries.push(entry, text, leaf);
+        self.current_last = Some((int(entry.seq), entry.id));
         self.nodes.extend_from_slice(nodes);
+        if self.entries.len() - self.mark.entries >= CHUNK {
+            self.stream().await;
+        }
         Ok(())
     }
 }

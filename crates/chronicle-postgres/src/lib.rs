@@ -10,8 +10,10 @@
 //! - [`PgConfig`], [`PgStore`] (this file): start-up (pool, migrations, writer task) and the
 //!   read side of [`Store`].
 //! - `writer`: the group-commit loop, the head lock, retries and lost-COMMIT checks.
-//! - `group`: the buffered [`chronicle_store::executor::LedgerTxn`] a group runs on, flushed
-//!   in multi-row statements.
+//! - `group`: the [`chronicle_store::executor::LedgerTxn`] a group runs on: an overlay of
+//!   entity states, rows sent in multi-row statements, savepoints only for large requests.
+//! - `pipe`: the group's connection, driven by its own task so that PostgreSQL stores one
+//!   chunk of rows while the writer computes the next.
 //! - `query`: search and summary SQL from [`EntryQuery`] (and which index serves which filter).
 //! - `partitions`: month partitions of `entries`, created ahead of the writes.
 //! - `migrate`: versioned migrations (`migrations/*.sql`) under an advisory lock.
@@ -24,6 +26,7 @@ mod error;
 mod group;
 mod migrate;
 mod partitions;
+mod pipe;
 mod query;
 mod rows;
 mod writer;

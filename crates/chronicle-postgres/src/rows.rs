@@ -33,8 +33,6 @@ pub(crate) fn hash(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
 
 pub(crate) const HEAD_SQL: &str =
     "SELECT tree_size, frontier, last_ts FROM ledger_head WHERE id = 1";
-pub(crate) const HEAD_FOR_UPDATE_SQL: &str =
-    "SELECT tree_size, frontier, last_ts FROM ledger_head WHERE id = 1 FOR UPDATE";
 
 pub(crate) fn head_of(row: Option<PgRow>) -> Result<LedgerState, StoreError> {
     let row = row.ok_or_else(|| StoreError::Corrupt("the ledger head row is missing".into()))?;

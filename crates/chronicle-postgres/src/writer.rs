@@ -11,7 +11,8 @@
 use crate::error::{self, Context};
 use crate::group::Group;
 use crate::partitions::{Month, Partitions};
-use crate::rows::{self, HEAD_FOR_UPDATE_SQL};
+use crate::pipe::{self, FinishError};
+use crate::rows;
 use chronicle_core::schema::Schema;
 use chronicle_core::timefmt;
 use chronicle_core::write::EntityOp;
@@ -22,7 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{ConnectOptions, PgConnection};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) type Reply = oneshot::Sender<Result<WriteResponse, StoreError>>;
@@ -35,6 +36,11 @@ pub(crate) struct Job {
 /// At most this many entries' worth of operations in one group (a single larger request
 /// still runs, alone): bounds the group's memory and transaction size.
 const MAX_GROUP_OPS: usize = 20_000;
+const BEGIN_AND_LOCK_HEAD: &str = "BEGIN; \
+    SELECT tree_size, frontier, last_ts FROM ledger_head WHERE id = 1 FOR UPDATE";
+
+/// Scheduler turns the writer gives callers to join a group before it closes.
+const GATHER_YIELDS: usize = 2;
 /// How long to wait for a connection to the database before answering "unavailable".
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -69,11 +75,18 @@ impl Writer {
         while let Some(first) = self.rx.recv().await {
             let mut ops = weight(&first.req);
             let mut jobs = vec![first];
+            // Callers woken by the previous group's replies may be about to send again: give
+            // them a turn of the scheduler (not a timer) before the group closes.
+            let mut yields = 0;
             while jobs.len() < self.max_group && ops < MAX_GROUP_OPS {
                 match self.rx.try_recv() {
                     Ok(job) => {
                         ops += weight(&job.req);
                         jobs.push(job);
+                    }
+                    Err(_) if yields < GATHER_YIELDS => {
+                        yields += 1;
+                        tokio::task::yield_now().await;
                     }
                     Err(_) => break,
                 }
@@ -176,73 +189,81 @@ impl Writer {
         jobs: &mut [Job],
         keys: &[(String, String)],
     ) -> Result<Vec<Result<WriteResponse, StoreError>>, Failure> {
+        let t0 = Instant::now();
         self.ensure_partitions(jobs)
             .await
             .map_err(Failure::BeforeStart)?;
         let schema = self.schema.clone();
         let conn = self.connection().await.map_err(Failure::BeforeStart)?;
-        sqlx::query("BEGIN")
-            .execute(&mut *conn)
-            .await
-            .ctx("opening the group transaction")
-            .map_err(Failure::BeforeStart)?;
-        let head = sqlx::query(HEAD_FOR_UPDATE_SQL)
+        // One round trip: BEGIN and the head lock together (the simple-query protocol).
+        let head = sqlx::raw_sql(BEGIN_AND_LOCK_HEAD)
             .fetch_optional(&mut *conn)
             .await
             .ctx("locking the ledger head")
             .map_err(Failure::BeforeStart)?;
         let mut ledger = rows::head_of(head).map_err(Failure::BeforeStart)?;
-        let mut group = Group::new(conn);
-        group
-            .prefetch(keys.to_vec())
-            .await
-            .map_err(Failure::BeforeStart)?;
+        let conn = self.conn.take().expect("connected above");
+        let (pipe, task) = pipe::spawn(conn);
+        let mut group = Group::new(pipe);
+        if let Err(e) = group.prefetch(keys.to_vec()).await {
+            group.abort();
+            let _ = task.await;
+            return Err(Failure::BeforeStart(e));
+        }
 
+        let t1 = Instant::now();
         let mut replies = Vec::with_capacity(jobs.len());
         for job in jobs.iter_mut() {
             let req = std::mem::replace(&mut job.req, placeholder());
             let before = ledger.clone();
-            let mark = group.mark();
+            group.begin_request();
             match executor::execute(&mut group, &mut ledger, &schema, req).await {
                 Ok(done) => {
+                    group.end_request(done.keep).await;
                     if !done.keep {
-                        group.rollback_to(mark);
                         ledger = before;
                     }
                     replies.push(Ok(done.response));
                 }
                 Err(e) if group.take_request_error() => {
-                    group.rollback_to(mark);
+                    group.end_request(false).await;
                     ledger = before;
                     replies.push(Err(e));
                 }
-                Err(e) => return Err(Failure::Group(e)),
+                Err(e) => {
+                    group.abort();
+                    let _ = task.await;
+                    return Err(Failure::Group(e));
+                }
             }
         }
-        let appended = group.appended();
         let last = group.last_entry();
-        if appended > 0 {
-            group.flush(&ledger).await.map_err(Failure::Group)?;
-        }
-        drop(group);
-        let conn = self.conn.as_mut().expect("connected for this group");
-        match sqlx::query("COMMIT").execute(&mut *conn).await {
-            Ok(_) => Ok(replies),
-            Err(e) if appended == 0 => {
-                // Nothing was written, so the answers stand whatever became of the COMMIT.
-                tracing::warn!(error = %e, "COMMIT of a group that wrote nothing failed");
-                self.conn = None;
-                Ok(replies)
-            }
-            Err(e) => {
-                self.conn = None;
-                let e = error::map("committing the group", e);
+        let head = last.is_some().then_some(ledger);
+        let t2 = Instant::now();
+        let outcome = group.finish(head).await;
+        tracing::debug!(
+            requests = jobs.len(),
+            open_us = (t1 - t0).as_micros() as u64,
+            execute_us = (t2 - t1).as_micros() as u64,
+            finish_us = t2.elapsed().as_micros() as u64,
+            "group commit"
+        );
+        // The connection comes back after a clean commit; otherwise it is discarded.
+        self.conn = task.await.ok().flatten();
+        match outcome {
+            Ok(()) => Ok(replies),
+            Err(FinishError::Before(e)) => Err(Failure::Group(e)),
+            Err(FinishError::Commit(e)) => {
+                let Some((seq, id)) = last else {
+                    // Nothing was written, so the answers stand whatever became of the COMMIT.
+                    tracing::warn!(error = %e, "COMMIT of a group that wrote nothing failed");
+                    return Ok(replies);
+                };
                 if !is_unavailable(&e) {
                     return Err(Failure::Group(e));
                 }
                 // The connection broke during COMMIT: it may or may not have taken effect.
                 // Ask the database (on a fresh connection) before answering.
-                let (seq, id) = last.expect("a group that appended has a last entry");
                 match self.committed(seq, id).await {
                     Some(true) => Ok(replies),
                     Some(false) => Err(Failure::Group(e)),
