@@ -859,6 +859,8 @@ mod tests {
             }
             for (r, s) in &self.states {
                 f.histories.entry(r.clone()).or_default().current = Some(s.clone());
+                // Known to have no referrers unless one is found below.
+                f.referrers.entry(r.clone()).or_default();
                 if s.deleted {
                     continue;
                 }
@@ -1183,6 +1185,39 @@ mod tests {
             prop_assert!(p.feasible);
             sim.execute(&p);
             prop_assert_eq!(snapshot(&sim), replayed);
+        }
+
+        /// After a cascade, no live entity references one that does not exist.
+        #[test]
+        fn cascade_never_leaves_a_dangling_reference(ops in prop::collection::vec((0u8..6, 0u8..3, 0u8..3), 1..30), pick in any::<prop::sample::Index>()) {
+            let mut sim = Sim::with_schema(REL);
+            for (kind, id, target) in ops {
+                let c = format!("c{id}");
+                let sh = format!("s{id}");
+                let live = |sim: &Sim, t: &str, i: &str| sim.states.get(&EntityRef::new(t, i)).is_some_and(|s| !s.deleted);
+                let customer_live = live(&sim, "customer", &format!("c{target}"));
+                let op = match kind {
+                    0 if !live(&sim, "customer", &c) && !sim.states.contains_key(&EntityRef::new("customer", &c)) => create("customer", &c, json!({"n": id})),
+                    1 if live(&sim, "customer", &c) => update("customer", &c, json!({"n": target})),
+                    2 if live(&sim, "customer", &c) && !sim.states.iter().any(|(r, s)| r.entity_type == "shipment" && !s.deleted && s.data["customer_id"] == json!(c)) => delete("customer", &c),
+                    3 if !sim.states.contains_key(&EntityRef::new("shipment", &sh)) && customer_live => create("shipment", &sh, json!({"customer_id": format!("c{target}")})),
+                    4 if live(&sim, "shipment", &sh) && customer_live => update("shipment", &sh, json!({"customer_id": format!("c{target}")})),
+                    5 if live(&sim, "shipment", &sh) => delete("shipment", &sh),
+                    _ => continue,
+                };
+                sim.apply(op);
+            }
+            prop_assume!(!sim.entries.is_empty());
+            let target = sim.entries[pick.index(sim.entries.len())].clone();
+            let p = sim.plan(&undo(vec![target]), Strategy::Cascade);
+            sim.execute(&p);
+            for (r, s) in &sim.states {
+                if r.entity_type == "shipment" && !s.deleted
+                    && let Some(c) = s.data["customer_id"].as_str()
+                {
+                    prop_assert!(sim.data("customer", c).is_some(), "{} points at missing customer {c}", r.id);
+                }
+            }
         }
 
         /// Strict never plans a write when it reports a conflict.
