@@ -308,3 +308,60 @@ pub fn check(cp: &SignedCheckpoint, vkeys: &[String]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Full verification: every row, leaf and the tree (`chronicle_store::verify`), then every
+/// kept checkpoint: signed by one of the `trusted` verifier keys, and its root the root of the
+/// rows at its size. Returns the report and how many checkpoints were checked.
+pub async fn verify_ledger(
+    store: &dyn Store,
+    trusted: &[String],
+    progress: impl FnMut(u64, u64),
+) -> Result<(chronicle_store::verify::VerifyReport, usize), EngineError> {
+    use chronicle_store::verify::{Failure, FailureKind};
+    let mut kept = Vec::new();
+    let mut after = None;
+    loop {
+        let page = list(store, after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.tree_size);
+        kept.extend(page);
+    }
+    let sizes: Vec<u64> = kept.iter().map(|c| c.tree_size).collect();
+    let (mut report, roots) = chronicle_store::verify::verify_at(store, &sizes, progress).await?;
+    if !report.ok() {
+        return Ok((report, 0));
+    }
+    let roots: std::collections::BTreeMap<u64, chronicle_core::merkle::Hash> =
+        roots.into_iter().collect();
+    let mut checked = 0;
+    for cp in &kept {
+        // A checkpoint beyond the rows verified was kept after verification began.
+        let Some(root) = roots.get(&cp.tree_size) else {
+            continue;
+        };
+        if let Err(why) = check(cp, trusted) {
+            report.failure = Some(Failure {
+                seq: cp.tree_size,
+                kind: FailureKind::SignatureBad,
+                detail: why,
+            });
+            return Ok((report, checked));
+        }
+        if hex::encode(root) != cp.root_hash {
+            let detail = format!(
+                "the checkpoint of size {} signed root {}, the rows give {}",
+                cp.tree_size,
+                cp.root_hash,
+                hex::encode(root)
+            );
+            report.failure = Some(Failure {
+                seq: cp.tree_size,
+                kind: FailureKind::CheckpointMismatch,
+                detail,
+            });
+            return Ok((report, checked));
+        }
+        checked += 1;
+    }
+    Ok((report, checked))
+}

@@ -26,6 +26,10 @@ pub enum FailureKind {
     Unreadable,
     /// Every row checks, but the tree they form is not the stored head.
     HeadMismatch,
+    /// A kept checkpoint's signature does not verify with a trusted key.
+    SignatureBad,
+    /// A kept checkpoint's root is not the root of the rows at its size.
+    CheckpointMismatch,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -58,7 +62,43 @@ fn hex_hash<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
 /// Verifies the whole ledger. `progress(done, total)` is called after every chunk.
 pub async fn verify(
     store: &dyn Store,
+    progress: impl FnMut(u64, u64),
+) -> Result<VerifyReport, StoreError> {
+    verify_at(store, &[], progress)
+        .await
+        .map(|(report, _)| report)
+}
+
+/// [`verify`], also returning the root the rows give at each of `sizes` (those not beyond
+/// the rows checked), so that kept checkpoints can be compared with the tree rebuilt here.
+pub async fn verify_at(
+    store: &dyn Store,
+    sizes: &[u64],
     mut progress: impl FnMut(u64, u64),
+) -> Result<(VerifyReport, Vec<(u64, Hash)>), StoreError> {
+    let mut roots = Vec::new();
+    let mut wanted: Vec<u64> = sizes.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut wanted = wanted.into_iter().peekable();
+    while wanted.peek() == Some(&0) {
+        roots.push((0, chronicle_core::merkle::empty_root()));
+        wanted.next();
+    }
+    let report = verify_inner(store, &mut progress, |frontier| {
+        while wanted.peek() == Some(&frontier.size()) {
+            roots.push((frontier.size(), frontier.root()));
+            wanted.next();
+        }
+    })
+    .await?;
+    Ok((report, roots))
+}
+
+async fn verify_inner(
+    store: &dyn Store,
+    progress: &mut impl FnMut(u64, u64),
+    mut at_size: impl FnMut(&Frontier),
 ) -> Result<VerifyReport, StoreError> {
     let head = store.head().await?;
     let mut frontier = Frontier::new();
@@ -142,6 +182,7 @@ pub async fn verify(
                 ));
             }
             frontier.append(leaf);
+            at_size(&frontier);
             expected += 1;
         }
         progress(frontier.size(), head.tree_size);

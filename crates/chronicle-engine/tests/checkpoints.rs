@@ -1,0 +1,153 @@
+//! Kept checkpoints are part of verification: signed by a trusted key, rooted in the rows.
+
+use chronicle_core::RequestContext;
+use chronicle_core::note::{NoteSigner, checkpoint_body};
+use chronicle_core::schema::Schema;
+use chronicle_core::write::EntityOp;
+use chronicle_engine::checkpoints::{
+    CheckpointSigner, SignedCheckpoint, issue, latest, verify_ledger,
+};
+use chronicle_sqlite::{SqliteConfig, SqliteStore};
+use chronicle_store::verify::FailureKind;
+use chronicle_store::{Store, WriteKind, WriteRequest};
+use serde_json::json;
+use std::sync::Arc;
+
+async fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(SqliteConfig::new(
+        dir.path().join("c.db"),
+        Arc::new(Schema::default()),
+    ))
+    .await
+    .unwrap();
+    (dir, Arc::new(s))
+}
+
+async fn create(store: &dyn Store, id: &str) {
+    let op = EntityOp::Create {
+        entity_type: "note".into(),
+        id: Some(id.into()),
+        data: json!({"id": id}),
+    };
+    store
+        .write(WriteRequest {
+            context: RequestContext::default(),
+            kind: WriteKind::Single(op),
+        })
+        .await
+        .unwrap();
+}
+
+fn signer() -> CheckpointSigner {
+    CheckpointSigner::parse(
+        &NoteSigner::from_seed("chronicle.test/log", [5; 32])
+            .unwrap()
+            .to_private_string(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn kept_checkpoints_verify_and_are_issued_only_when_something_new_arrived() {
+    let (_d, s) = store().await;
+    let signer = signer();
+    for i in 0..5 {
+        create(s.as_ref(), &format!("n{i}")).await;
+    }
+    let first = issue(s.as_ref(), &signer, None, 1)
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(first.tree_size, 5);
+    // Only its own entry arrived since: nothing new to sign.
+    assert_eq!(issue(s.as_ref(), &signer, Some(5), 1).await.unwrap(), None);
+    create(s.as_ref(), "n5").await;
+    let second = issue(s.as_ref(), &signer, Some(5), 1)
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(second.tree_size, 7);
+    assert_eq!(latest(s.as_ref()).await.unwrap(), Some(second));
+    let (report, checked) = verify_ledger(s.as_ref(), &[signer.vkey()], |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.ok(), "{:?}", report.failure);
+    assert_eq!(checked, 2);
+}
+
+#[tokio::test]
+async fn a_checkpoint_by_an_untrusted_key_fails_verification() {
+    let (_d, s) = store().await;
+    create(s.as_ref(), "a").await;
+    issue(s.as_ref(), &signer(), None, 1).await.unwrap();
+    let other = NoteSigner::from_seed("chronicle.test/log", [6; 32])
+        .unwrap()
+        .verifier_key();
+    let (report, _) = verify_ledger(s.as_ref(), &[other], |_, _| {})
+        .await
+        .unwrap();
+    let failure = report.failure.expect("untrusted");
+    assert_eq!((failure.kind, failure.seq), (FailureKind::SignatureBad, 1));
+}
+
+#[tokio::test]
+async fn a_signed_root_that_the_rows_do_not_give_fails_verification() {
+    let (_d, s) = store().await;
+    let signer = signer();
+    for i in 0..3 {
+        create(s.as_ref(), &format!("n{i}")).await;
+    }
+    // A correctly signed checkpoint for size 3 with another root: what a log that showed one
+    // tree to a witness and kept another would leave behind.
+    let body = checkpoint_body("chronicle.test/log", 3, &[7; 32]);
+    let forged = SignedCheckpoint {
+        tree_size: 3,
+        root_hash: hex::encode([7u8; 32]),
+        checkpoint: signer.signer.sign(&body).unwrap(),
+        vkey: signer.vkey(),
+        timestamp: chronicle_core::timefmt::now(),
+    };
+    let op = EntityOp::Create {
+        entity_type: "_checkpoint".into(),
+        id: Some(format!("{:020}", 3)),
+        data: serde_json::to_value(&forged).unwrap(),
+    };
+    let ctx = RequestContext {
+        system: true,
+        ..RequestContext::default()
+    };
+    s.write(WriteRequest {
+        context: ctx,
+        kind: WriteKind::Single(op),
+    })
+    .await
+    .unwrap();
+    let (report, _) = verify_ledger(s.as_ref(), &[signer.vkey()], |_, _| {})
+        .await
+        .unwrap();
+    let failure = report.failure.expect("mismatch");
+    assert_eq!(
+        (failure.kind, failure.seq),
+        (FailureKind::CheckpointMismatch, 3)
+    );
+}
+
+#[tokio::test]
+async fn the_key_file_is_created_once_with_owner_only_permissions_and_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys/checkpoint.key");
+    let a = CheckpointSigner::load_or_create(&path, "chronicle.test/log").unwrap();
+    let b = CheckpointSigner::load_or_create(&path, "chronicle.test/log").unwrap();
+    assert_eq!(a.vkey(), b.vkey());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    std::fs::write(&path, "not a key").unwrap();
+    assert!(CheckpointSigner::load_or_create(&path, "x").is_err());
+}
