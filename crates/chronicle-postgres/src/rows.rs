@@ -39,8 +39,35 @@ pub(crate) fn head_of(row: Option<PgRow>) -> Result<LedgerState, StoreError> {
     let size: i64 = row.try_get(0).ctx("reading the ledger head")?;
     let frontier: Vec<u8> = row.try_get(1).ctx("reading the ledger head")?;
     let last_ts: Option<OffsetDateTime> = row.try_get(2).ctx("reading the ledger head")?;
+    head_from(size, &frontier, last_ts)
+}
+
+/// The head as the writer reads it: in the simple-query protocol, whose rows are text, with
+/// the timestamp as microseconds since the Unix epoch. (sqlx 0.9 misreads a TIMESTAMPTZ in
+/// text form that has no fractional second, and ignores a session time zone other than UTC.)
+pub(crate) const BEGIN_AND_LOCK_HEAD: &str = "BEGIN; \
+    SELECT tree_size, frontier, (extract(epoch FROM last_ts) * 1000000)::int8 \
+    FROM ledger_head WHERE id = 1 FOR UPDATE";
+
+pub(crate) fn locked_head_of(row: Option<PgRow>) -> Result<LedgerState, StoreError> {
+    let row = row.ok_or_else(|| StoreError::Corrupt("the ledger head row is missing".into()))?;
+    let size: i64 = row.try_get(0).ctx("reading the ledger head")?;
+    let frontier: Vec<u8> = row.try_get(1).ctx("reading the ledger head")?;
+    let micros: Option<i64> = row.try_get(2).ctx("reading the ledger head")?;
+    let last_ts = micros
+        .map(|us| OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("the ledger head's timestamp: {e}")))?;
+    head_from(size, &frontier, last_ts)
+}
+
+fn head_from(
+    size: i64,
+    frontier: &[u8],
+    last_ts: Option<OffsetDateTime>,
+) -> Result<LedgerState, StoreError> {
     let last_ts = last_ts.map(timefmt::format);
-    let state = LedgerState::decode(&frontier, last_ts.as_deref())?;
+    let state = LedgerState::decode(frontier, last_ts.as_deref())?;
     if state.frontier.size() != uint(size, "the ledger head's tree size")? {
         return Err(StoreError::Corrupt(format!(
             "the ledger head says {size} entries but its frontier covers {}",

@@ -36,9 +36,6 @@ pub(crate) struct Job {
 /// At most this many entries' worth of operations in one group (a single larger request
 /// still runs, alone): bounds the group's memory and transaction size.
 const MAX_GROUP_OPS: usize = 20_000;
-const BEGIN_AND_LOCK_HEAD: &str = "BEGIN; \
-    SELECT tree_size, frontier, last_ts FROM ledger_head WHERE id = 1 FOR UPDATE";
-
 /// Scheduler turns the writer gives callers to join a group before it closes.
 const GATHER_YIELDS: usize = 2;
 /// How long to wait for a connection to the database before answering "unavailable".
@@ -196,12 +193,12 @@ impl Writer {
         let schema = self.schema.clone();
         let conn = self.connection().await.map_err(Failure::BeforeStart)?;
         // One round trip: BEGIN and the head lock together (the simple-query protocol).
-        let head = sqlx::raw_sql(BEGIN_AND_LOCK_HEAD)
+        let head = sqlx::raw_sql(rows::BEGIN_AND_LOCK_HEAD)
             .fetch_optional(&mut *conn)
             .await
             .ctx("locking the ledger head")
             .map_err(Failure::BeforeStart)?;
-        let mut ledger = rows::head_of(head).map_err(Failure::BeforeStart)?;
+        let mut ledger = rows::locked_head_of(head).map_err(Failure::BeforeStart)?;
         let conn = self.conn.take().expect("connected above");
         let (pipe, task) = pipe::spawn(conn);
         let mut group = Group::new(pipe);
