@@ -175,6 +175,14 @@ impl Pipe {
     }
 }
 
+impl Drop for Pipe {
+    /// A pipe dropped before its group finished (an error, a panic) leaves the rest of the
+    /// queue unsent.
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
 async fn run(
     mut conn: PgConnection,
     mut rx: mpsc::UnboundedReceiver<Cmd>,

@@ -2,11 +2,16 @@
 //!
 //! Requests queue on a channel. The writer takes every queued request (up to a bound), opens
 //! one transaction, locks the ledger head row (`SELECT ... FOR UPDATE`: every writer on every
-//! node does, which keeps the ledger one dense sequence with one tree), runs each request
-//! through the shared executor on a buffered [`Group`], sends the buffered rows, writes the
-//! head, commits durably, and only then replies. A request whose batch must not be kept is
-//! undone in memory; an error that belongs to one request's data fails that request alone;
-//! any other error rolls the whole group back and every request gets it.
+//! node does, which keeps the ledger one dense sequence with one tree), prefetches every
+//! entity the requests name, runs each request through the shared executor on a [`Group`]
+//! (whose rows stream to PostgreSQL while later requests are computed), writes the entities
+//! and the head, commits durably (`synchronous_commit = on`), and only then replies. A request
+//! whose batch must not be kept is undone; an error that belongs to one request's data fails
+//! that request alone; any other error rolls the whole group back and every request gets it.
+//!
+//! A connection found broken before the group started (the database restarted while the
+//! writer was idle) is replaced and the group tried once more; a COMMIT whose answer was lost
+//! is checked on a fresh connection before anyone is told it failed.
 
 use crate::error::{self, Context};
 use crate::group::Group;
