@@ -174,6 +174,11 @@ async fn single(nodes: &[Arc<PgStore>], a: &Args) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    // RUST_LOG=chronicle_postgres=debug shows each group commit's timings.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let a = args();
     let schema = "chronicle_bench";
     let mut admin = sqlx::postgres::PgConnectOptions::from_str(&a.url)
