@@ -142,10 +142,23 @@ pub(crate) async fn keep_checkpoints(state: AppState) {
             return;
         }
     };
+    // Nothing is kept until something new arrives after start-up: a restart on an idle ledger
+    // writes nothing.
+    let started_at = match state.store.head().await {
+        Ok(h) => h.tree_size,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the ledger head; keeping no checkpoints this run");
+            return;
+        }
+    };
     let mut since = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
+        match state.store.head().await {
+            Ok(h) if h.tree_size > started_at => {}
+            _ => continue,
+        }
         let due_by_time =
             settings.every_secs > 0 && since.elapsed() >= Duration::from_secs(settings.every_secs);
         let min_new = if due_by_time {
