@@ -47,6 +47,29 @@ pub fn text_depth(bytes: &[u8]) -> usize {
     max
 }
 
+/// Whether raw JSON text holds a `\u0000` escape inside a string (raw NUL bytes are not
+/// valid JSON at all). PostgreSQL's `text` and `jsonb` cannot store U+0000, so Chronicle
+/// refuses it everywhere, on every backend, as invalid input.
+pub fn has_nul_escape(bytes: &[u8]) -> bool {
+    let (mut in_string, mut i) = (false, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !in_string {
+            in_string = b == b'"';
+        } else if b == b'"' {
+            in_string = false;
+        } else if b == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            // Skip the escaped character, so that `\\u0000` (a backslash, then text) is not one.
+            i += 1;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// An entity id: 1 to 256 bytes, no control characters.
 pub fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
@@ -101,6 +124,15 @@ mod tests {
         assert_eq!(depth(&json!({"a": [1]})), 2 + 1);
         assert_eq!(text_depth(br#"{"a": [1, {"b": "[[[{"}]}"#), 3);
         assert_eq!(text_depth(br#"["\"[", []]"#), 2);
+    }
+
+    #[test]
+    fn nul_escapes_are_found_only_inside_strings_and_unescaped() {
+        assert!(has_nul_escape(br#"{"a": "x\u0000y"}"#));
+        assert!(has_nul_escape(br#"{"a\u0000": 1}"#));
+        assert!(!has_nul_escape(br#"{"a": "x\\u0000y"}"#));
+        assert!(!has_nul_escape(br#"{"a": "\u0001"}"#));
+        assert!(!has_nul_escape(br#"{"a": 1}"#));
     }
 
     #[test]

@@ -111,6 +111,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()),
         ));
     }
+    if limits::has_nul_escape(bytes) {
+        return Err(ApiError::invalid_field(
+            "",
+            "strings must not contain U+0000",
+        ));
+    }
     if limits::text_depth(bytes) > limits::MAX_JSON_DEPTH {
         return Err(ApiError::invalid_field(
             "",

@@ -15,7 +15,48 @@ backend_tests!(
     json_nested_deeper_than_the_limit_is_refused_before_parsing,
     oversized_ids_and_header_values_are_refused,
     bad_query_parameter_values_are_refused,
+    strings_holding_u0000_are_refused_on_every_backend,
 );
+
+/// PostgreSQL cannot store U+0000 in text or jsonb; every backend refuses it as input.
+async fn strings_holding_u0000_are_refused_on_every_backend(app: TestApp) {
+    let before = app.tree_size().await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/entities/note",
+            r#"{"data": {"text": "a\u0000b"}}"#,
+        ),
+        (
+            Method::POST,
+            "/v1/entities/note",
+            r#"{"data": {"a\u0000": 1}}"#,
+        ),
+        (
+            Method::POST,
+            "/v1/audit/events",
+            r#"{"operation": "system", "metadata": {"x": "\u0000"}}"#,
+        ),
+        (
+            Method::POST,
+            "/v1/bulk",
+            r#"{"operations": [{"op": "create", "type": "note", "data": {"t": "\u0000"}}]}"#,
+        ),
+    ] {
+        let res = raw(&app, method, path, body).await;
+        expect_problem(res, StatusCode::BAD_REQUEST, "invalid-input").await;
+    }
+    // An escaped backslash followed by the text u0000 is ordinary text.
+    let res = raw(
+        &app,
+        Method::POST,
+        "/v1/entities/note",
+        r#"{"data": {"text": "\\u0000"}}"#,
+    )
+    .await;
+    expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(app.tree_size().await, before + 1);
+}
 
 /// Sends raw bytes as JSON.
 async fn raw(
