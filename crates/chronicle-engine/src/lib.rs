@@ -35,6 +35,8 @@ pub use target::Target;
 
 /// Entity type of rollback records.
 pub const ROLLBACK_TYPE: &str = "_rollback";
+/// Entity type of rollback plans (written once, beside their record).
+pub const PLAN_TYPE: &str = "_rollback_plan";
 /// Entity type of snapshots.
 pub const SNAPSHOT_TYPE: &str = "_snapshot";
 /// Entity type of kept signed checkpoints.

@@ -112,6 +112,8 @@ pub struct RollbackRecord {
     pub required_approvals: u32,
     pub approval_reasons: Vec<String>,
     pub approvals: Vec<Approval>,
+    /// Stored apart, as a `_rollback_plan` entity written once with the record.
+    #[serde(default)]
     pub plan: Plan,
     pub progress: Progress,
     pub result: Option<RollbackResult>,

@@ -1,11 +1,11 @@
 //! The [`Engine`]: preview, request, approve, run, pause, resume, stop and verify rollbacks.
 
-use crate::ROLLBACK_TYPE;
 use crate::error::EngineError;
 use crate::facts;
 use crate::policy::ApprovalPolicy;
 use crate::record::*;
 use crate::target::resolve;
+use crate::{PLAN_TYPE, ROLLBACK_TYPE};
 use chronicle_core::rollback::{Action, Plan};
 use chronicle_core::schema::Schema;
 use chronicle_core::write::{EntityOp, OpError};
@@ -176,7 +176,19 @@ impl Engine {
             )))
         })?;
         record.version = state.version;
+        record.plan = self.load_plan(id).await?;
         Ok(record)
+    }
+
+    /// The plan, kept apart from the record so that each stage rewrites only the small record.
+    async fn load_plan(&self, id: Uuid) -> Result<Plan, EngineError> {
+        let corrupt = |what: String| EngineError::Store(chronicle_store::StoreError::Corrupt(what));
+        let state = self
+            .store
+            .entity(PLAN_TYPE, &id.to_string())
+            .await?
+            .ok_or_else(|| corrupt(format!("rollback {id} has no plan")))?;
+        serde_json::from_value(state.data).map_err(|e| corrupt(format!("rollback plan {id}: {e}")))
     }
 
     /// Rollbacks ordered by id (UUIDv7: oldest first), after `after`.
@@ -190,18 +202,18 @@ impl Engine {
             .store
             .list_entities(ROLLBACK_TYPE, after.as_deref(), limit)
             .await?;
-        states
-            .into_iter()
-            .map(|s| {
-                let mut r: RollbackRecord = serde_json::from_value(s.data).map_err(|e| {
-                    EngineError::Store(chronicle_store::StoreError::Corrupt(format!(
-                        "rollback record: {e}"
-                    )))
-                })?;
-                r.version = s.version;
-                Ok(r)
-            })
-            .collect()
+        let mut out = Vec::with_capacity(states.len());
+        for s in states {
+            let mut r: RollbackRecord = serde_json::from_value(s.data).map_err(|e| {
+                EngineError::Store(chronicle_store::StoreError::Corrupt(format!(
+                    "rollback record: {e}"
+                )))
+            })?;
+            r.version = s.version;
+            r.plan = self.load_plan(r.id).await?;
+            out.push(r);
+        }
+        Ok(out)
     }
 
     /// Approves or rejects. Only role `approver`, never the requester, once per approver.
@@ -495,26 +507,43 @@ impl Engine {
         let mut sys = ctx.clone();
         sys.system = true;
         sys.rollback_id = Some(record.id);
+        let plan = EntityOp::Create {
+            entity_type: PLAN_TYPE.into(),
+            id: Some(record.id.to_string()),
+            data: serde_json::to_value(&record.plan).expect("plans serialize"),
+        };
+        let EntityOp::Replace { data, .. } = record_op(&record)? else {
+            unreachable!("record_op replaces")
+        };
         let op = EntityOp::Create {
             entity_type: ROLLBACK_TYPE.into(),
             id: Some(record.id.to_string()),
-            data: serde_json::to_value(&record).expect("records serialize"),
+            data,
         };
         match self
             .store
             .write(WriteRequest {
                 context: sys,
-                kind: WriteKind::Single(op),
+                kind: WriteKind::Transaction {
+                    ops: vec![plan, op],
+                },
             })
             .await?
         {
-            WriteResponse::Single(Ok(out)) => {
-                record.version = out.entity.version;
+            WriteResponse::Batch {
+                committed: true,
+                results,
+                ..
+            } => {
+                if let Some(Ok(out)) = results.last() {
+                    record.version = out.entity.version;
+                }
                 Ok(record)
             }
-            WriteResponse::Single(Err(e)) => Err(EngineError::Store(
+            WriteResponse::Batch { results, .. } => Err(EngineError::Store(
                 chronicle_store::StoreError::internal_msg(format!(
-                    "cannot record the rollback: {e}"
+                    "cannot record the rollback: {:?}",
+                    results.into_iter().find_map(|r| r.err())
                 )),
             )),
             _ => Err(EngineError::Store(
@@ -576,8 +605,9 @@ fn record_op(record: &RollbackRecord) -> Result<EntityOp, EngineError> {
         EngineError::Store(chronicle_store::StoreError::internal_msg(e.to_string()))
     })?;
     if let Some(m) = data.as_object_mut() {
-        // The version lives on the entity itself, not in its data.
+        // The version lives on the entity itself, the plan in its own `_rollback_plan` entity.
         m.remove("version");
+        m.remove("plan");
     }
     Ok(EntityOp::Replace {
         entity_type: ROLLBACK_TYPE.into(),

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Most entries one rollback may undo.
-pub const MAX_TARGET_ENTRIES: usize = 100_000;
+pub const MAX_TARGET_ENTRIES: usize = 1_000_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]

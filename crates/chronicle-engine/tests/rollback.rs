@@ -465,7 +465,8 @@ async fn approval_is_needed_above_the_threshold_and_never_from_the_requester() {
     assert!(rejected.is_ok());
 }
 
-/// Fails every transaction after the first `allowed`, as a crash or outage mid-rollback would.
+/// Fails every transaction after the first `allowed` (the first records the request), as a
+/// crash or outage mid-rollback would.
 struct FailingStore {
     inner: Arc<dyn Store>,
     allowed: usize,
@@ -589,7 +590,7 @@ async fn a_staged_rollback_interrupted_mid_way_resumes_to_the_same_end_state() {
     let bulk = staged_scenario(&f).await;
     let failing: Arc<dyn Store> = Arc::new(FailingStore {
         inner: f.store.clone(),
-        allowed: 3,
+        allowed: 1 + 3,
         seen: AtomicUsize::new(0),
     });
     let dying = Engine::new(failing, f.schema.clone(), ApprovalPolicy::default());
@@ -637,7 +638,7 @@ async fn pause_resume_and_stop_take_effect_between_stages() {
     let bulk = staged_scenario(&f).await;
     let failing: Arc<dyn Store> = Arc::new(FailingStore {
         inner: f.store.clone(),
-        allowed: 2,
+        allowed: 1 + 2,
         seen: AtomicUsize::new(0),
     });
     let dying = Engine::new(failing, f.schema.clone(), ApprovalPolicy::default());

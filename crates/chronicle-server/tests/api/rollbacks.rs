@@ -190,8 +190,8 @@ async fn a_staged_rollback_answers_202_and_reports_progress_until_completed(app:
         app.all_entries(&format!("rollback_id={id}&operation=transaction"))
             .await
             .len(),
-        5,
-        "one transaction per stage"
+        1 + 5,
+        "one transaction records the request (record and plan), then one per stage"
     );
 }
 
