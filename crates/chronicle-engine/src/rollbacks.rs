@@ -165,6 +165,13 @@ impl Engine {
     }
 
     pub async fn get(&self, id: Uuid) -> Result<RollbackRecord, EngineError> {
+        let mut record = self.get_bare(id).await?;
+        record.plan = self.load_plan(id).await?;
+        Ok(record)
+    }
+
+    /// The record without its plan.
+    async fn get_bare(&self, id: Uuid) -> Result<RollbackRecord, EngineError> {
         let state = self
             .store
             .entity(ROLLBACK_TYPE, &id.to_string())
@@ -176,7 +183,6 @@ impl Engine {
             )))
         })?;
         record.version = state.version;
-        record.plan = self.load_plan(id).await?;
         Ok(record)
     }
 
@@ -373,18 +379,25 @@ impl Engine {
 
     async fn run_inner(&self, id: Uuid) -> Result<RollbackRecord, EngineError> {
         let mut retries = 0;
+        // The plan never changes: read and convert it once, then only the small record per
+        // stage.
+        let plan = self.load_plan(id).await?;
+        let all_ops = plan.entity_ops();
         loop {
-            let mut record = self.get(id).await?;
+            let mut record = self.get_bare(id).await?;
+            record.plan = Plan::default();
             if record.status == Status::Completed && record.verification.is_none() {
+                record.plan = plan;
                 return self.verify(record).await;
             }
             if record.status != Status::Running {
+                record.plan = plan;
                 return Ok(record);
             }
             let ctx = system_context(&record);
             let start = record.progress.done;
             let end = (start + record.stage_size.max(1)).min(record.progress.total);
-            let mut ops: Vec<EntityOp> = record.plan.entity_ops()[start..end].to_vec();
+            let mut ops: Vec<EntityOp> = all_ops[start..end].to_vec();
             record.progress.done = end;
             record.progress.stages_done += 1;
             if end == record.progress.total {
@@ -430,7 +443,7 @@ impl Engine {
                 continue;
             }
             // An entity changed since the plan was made: stop here, visibly, never half-silently.
-            let op = &record.plan.operations[start + failed];
+            let op = &plan.operations[start + failed];
             let why = match &results[failed] {
                 Err(OpError::VersionConflict { expected, actual }) => format!(
                     "it changed since the plan was made (version {actual}, plan expected {expected})"
