@@ -5,10 +5,13 @@ use crate::target::all_entries;
 use chronicle_core::rollback::{self, EntityRef, Facts, Goal, History, Plan, Step, Strategy};
 use chronicle_core::schema::Schema;
 use chronicle_store::{EntryQuery, Store};
+use futures::StreamExt;
 
 /// Rounds of fact gathering before giving up: each round follows relationships one step
 /// further, so this bounds how far a cascade may reach.
 const MAX_ROUNDS: usize = 64;
+/// Entity histories read at once while gathering facts.
+const READ_CONCURRENCY: usize = 8;
 
 /// Plans a goal, fetching histories and referrers as the planner asks for them.
 pub async fn plan(
@@ -22,8 +25,19 @@ pub async fn plan(
         match rollback::plan(goal, strategy, &facts, schema) {
             Step::Plan(plan) => return Ok(plan),
             Step::Need(needs) => {
-                for r in needs.histories {
-                    let h = history(store, &r).await?;
+                // Histories are independent reads: run several at once (the backends have
+                // pools of readers).
+                let fetched: Vec<Result<(EntityRef, History), EngineError>> =
+                    futures::stream::iter(needs.histories)
+                        .map(|r| async move {
+                            let h = history(store, &r).await?;
+                            Ok((r, h))
+                        })
+                        .buffer_unordered(READ_CONCURRENCY)
+                        .collect()
+                        .await;
+                for item in fetched {
+                    let (r, h) = item?;
                     facts.histories.insert(r, h);
                 }
                 for r in needs.referrers {
