@@ -5,6 +5,7 @@
 //! - [`settings`]: defaults → `chronicle.toml` → `CHRONICLE_*` → flags.
 //! - [`store`]: `open_store`, the one place that picks a backend.
 //! - [`serve`], [`verify`], [`demo`], [`bench`]: one module per command.
+//! - [`remote`], [`rollback`]: commands that talk to a running server over HTTP.
 //! - [`progress`]: progress bars that appear only for a person at a terminal.
 //!
 //! Exit status: 0 success; 1 the ledger does not verify; 2 bad usage or an error.
@@ -12,6 +13,8 @@
 mod bench;
 mod demo;
 mod progress;
+mod remote;
+mod rollback;
 mod serve;
 mod settings;
 mod store;
@@ -48,6 +51,20 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Roll back changes on a running server: preview, apply, approve, pause, resume, stop.
+    Rollback {
+        #[command(flatten)]
+        remote: remote::Remote,
+        #[command(subcommand)]
+        command: rollback::RollbackCommand,
+    },
+    /// Snapshots on a running server: create, list, show (restore: `rollback apply --snapshot`).
+    Snapshot {
+        #[command(flatten)]
+        remote: remote::Remote,
+        #[command(subcommand)]
+        command: rollback::SnapshotCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +85,9 @@ struct ServeArgs {
     /// --schema is given).
     #[arg(long)]
     demo: bool,
+    /// A PostgreSQL schema to keep the ledger in [CHRONICLE_PG_SCHEMA].
+    #[arg(long, value_name = "NAME")]
+    pg_schema: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +101,13 @@ struct VerifyArgs {
     /// Print the report as JSON (and no progress bar).
     #[arg(long)]
     json: bool,
+    /// A note verifier key kept checkpoints may be signed with (repeatable); the local
+    /// signing key's is trusted when its file exists.
+    #[arg(long = "key", value_name = "VKEY")]
+    keys: Vec<String>,
+    /// A PostgreSQL schema holding the ledger [CHRONICLE_PG_SCHEMA].
+    #[arg(long, value_name = "NAME")]
+    pg_schema: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +163,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 database_url: a.database,
                 listen: a.listen,
                 schema: a.schema,
+                pg_schema: a.pg_schema,
                 ..Layer::default()
             };
             serve::run(&Settings::load(config, flags)?, a.demo).await?;
@@ -144,9 +172,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let flags = Layer {
                 data_dir: a.data_dir,
                 database_url: a.database,
+                pg_schema: a.pg_schema,
                 ..Layer::default()
             };
-            let ok = verify::run(&Settings::load(config, flags)?, a.json).await?;
+            let ok = verify::run(&Settings::load(config, flags)?, a.json, &a.keys).await?;
             return Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -163,6 +192,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         // The benchmark never reads the configured ledger: it must not write into real data.
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a).await?,
+        Command::Rollback { remote, command } => return rollback::run(&remote, command).await,
+        Command::Snapshot { remote, command } => return rollback::snapshot(&remote, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,9 +3,10 @@
 
 use crate::demo;
 use crate::settings::Settings;
-use crate::store::{load_schema, open_store};
+use crate::store::{load_schema, open_store_in};
 use anyhow::{Context, Result};
 use chronicle_core::schema::Schema;
+use chronicle_engine::checkpoints::CheckpointSigner;
 use chronicle_server::{AppState, ServerConfig};
 use std::io::Write;
 use std::sync::Arc;
@@ -25,8 +26,9 @@ pub async fn run(settings: &Settings, load_demo: bool) -> Result<()> {
         config_file = ?settings.config_file,
         "starting chronicle"
     );
-    let store = open_store(
+    let store = open_store_in(
         settings.database_url.as_deref(),
+        settings.pg_schema.as_deref(),
         &settings.data_dir,
         schema.clone(),
     )
@@ -85,6 +87,33 @@ pub fn server_config(settings: &Settings) -> Result<ServerConfig> {
     if let Some(n) = settings.max_page_size {
         config.max_page_size = n;
     }
+    if let Some(policy) = &settings.approval {
+        config.approval = policy.clone();
+    }
+    if let Some(c) = &settings.checkpoints {
+        if let Some(n) = c.every_entries {
+            config.checkpoints.every_entries = n;
+        }
+        if let Some(n) = c.every_secs {
+            config.checkpoints.every_secs = n;
+        }
+        config.checkpoints.witnesses = c.witnesses.clone();
+        config.checkpoints.previous_keys = c.previous_keys.clone();
+    }
+    // The signing key lives beside the data (mode 0600), created on first start. Its name is
+    // the checkpoint origin. Several nodes on one database must share one key file.
+    let path = settings.checkpoint_key_path();
+    let signer = CheckpointSigner::load_or_create(&path, &config.origin).with_context(|| {
+        format!(
+            "cannot load or create the checkpoint key {}",
+            path.display()
+        )
+    })?;
+    if signer.signer.name() != config.origin {
+        tracing::warn!(key = signer.signer.name(), origin = %config.origin, "the checkpoint key's name is the origin; the origin setting is ignored");
+        config.origin = signer.signer.name().to_owned();
+    }
+    config.checkpoints.signer = Some(signer);
     Ok(config)
 }
 

@@ -27,6 +27,8 @@ const SETTINGS: &[&str] = &[
     "origin",
     "default_page_size",
     "max_page_size",
+    "pg_schema",
+    "checkpoint_key_file",
 ];
 
 /// Other `CHRONICLE_*` variables that are known and are not settings: the config file's path,
@@ -36,6 +38,7 @@ const OTHER_VARIABLES: &[&str] = &[
     "CHRONICLE_LOG",
     "CHRONICLE_TEST_DATABASE_URL",
     "CHRONICLE_REQUIRE_PG",
+    "CHRONICLE_URL",
 ];
 
 /// One layer: every setting it does not mention is `None`.
@@ -51,6 +54,28 @@ pub struct Layer {
     pub origin: Option<String>,
     pub default_page_size: Option<usize>,
     pub max_page_size: Option<usize>,
+    /// A PostgreSQL schema to keep every table in (isolation of tests, benchmarks, tenants).
+    pub pg_schema: Option<String>,
+    /// The checkpoint signing key [default: <data-dir>/checkpoint.key, created when absent].
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// `[approval]`: when a rollback needs approval (file only).
+    pub approval: Option<chronicle_engine::ApprovalPolicy>,
+    /// `[checkpoints]`: cadence and witnesses (file only).
+    pub checkpoints: Option<CheckpointFile>,
+}
+
+/// The `[checkpoints]` table of `chronicle.toml`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointFile {
+    pub every_entries: Option<u64>,
+    pub every_secs: Option<u64>,
+    /// Cosigner verifier keys (C2SP tlog-cosignature, type 0x04) of accepted witnesses.
+    #[serde(default)]
+    pub witnesses: Vec<String>,
+    /// Verifier keys of earlier signing keys.
+    #[serde(default)]
+    pub previous_keys: Vec<String>,
 }
 
 impl Layer {
@@ -66,6 +91,10 @@ impl Layer {
             origin: over.origin.or(self.origin),
             default_page_size: over.default_page_size.or(self.default_page_size),
             max_page_size: over.max_page_size.or(self.max_page_size),
+            pg_schema: over.pg_schema.or(self.pg_schema),
+            checkpoint_key_file: over.checkpoint_key_file.or(self.checkpoint_key_file),
+            approval: over.approval.or(self.approval),
+            checkpoints: over.checkpoints.or(self.checkpoints),
         }
     }
 
@@ -75,9 +104,13 @@ impl Layer {
         let mut layer: Layer = toml::from_str(&text)
             .with_context(|| format!("invalid settings in {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut layer.data_dir, &mut layer.schema]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut layer.data_dir,
+            &mut layer.schema,
+            &mut layer.checkpoint_key_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -128,6 +161,8 @@ impl Layer {
                     layer.max_page_size =
                         Some(value.trim().parse().ok().with_context(|| bad("a number"))?)
                 }
+                "pg_schema" => layer.pg_schema = Some(value.clone()),
+                "checkpoint_key_file" => layer.checkpoint_key_file = Some(PathBuf::from(value)),
                 _ if OTHER_VARIABLES.contains(&name.as_str()) => {}
                 _ => unknown.push(name.clone()),
             }
@@ -149,6 +184,10 @@ pub struct Settings {
     pub origin: Option<String>,
     pub default_page_size: Option<usize>,
     pub max_page_size: Option<usize>,
+    pub pg_schema: Option<String>,
+    pub checkpoint_key_file: Option<PathBuf>,
+    pub approval: Option<chronicle_engine::ApprovalPolicy>,
+    pub checkpoints: Option<CheckpointFile>,
     /// Where the file layer came from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -214,9 +253,20 @@ impl Settings {
             origin: l.origin,
             default_page_size: l.default_page_size,
             max_page_size: l.max_page_size,
+            pg_schema: l.pg_schema,
+            checkpoint_key_file: l.checkpoint_key_file,
+            approval: l.approval,
+            checkpoints: l.checkpoints,
             config_file,
         };
         Ok((settings, unknown))
+    }
+
+    /// The checkpoint signing key file: configured, or `<data-dir>/checkpoint.key`.
+    pub fn checkpoint_key_path(&self) -> PathBuf {
+        self.checkpoint_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("checkpoint.key"))
     }
 
     /// Where the ledger lives, fit for a log line: the database URL with its password masked,

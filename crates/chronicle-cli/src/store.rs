@@ -22,11 +22,29 @@ pub async fn open_store(
     data_dir: &Path,
     schema: Arc<Schema>,
 ) -> Result<Arc<dyn Store>> {
+    open_store_in(database_url, None, data_dir, schema).await
+}
+
+/// [`open_store`], keeping PostgreSQL's tables in `pg_schema` when one is named.
+pub async fn open_store_in(
+    database_url: Option<&str>,
+    pg_schema: Option<&str>,
+    data_dir: &Path,
+    schema: Arc<Schema>,
+) -> Result<Arc<dyn Store>> {
     match database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            bail!(
-                "PostgreSQL backend not built yet: use the embedded SQLite database (--data-dir) for now"
-            )
+            let mut config = chronicle_postgres::PgConfig::new(url, schema);
+            config.search_path = pg_schema.map(str::to_owned);
+            let store = chronicle_postgres::PgStore::connect(config)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open the PostgreSQL ledger {}",
+                        crate::settings::mask_url(url)
+                    )
+                })?;
+            Ok(Arc::new(store))
         }
         Some(url) if url.starts_with("sqlite:") => {
             let path = url

@@ -1,24 +1,22 @@
-//! `chronicle verify`: recomputes every leaf and the tree from the stored rows and compares
-//! them with the stored head. Exit status 0 only when everything checks.
+//! `chronicle verify`: recomputes every leaf and the tree from the stored rows, compares them
+//! with the stored head, and checks every kept checkpoint's signature and root. Exit status 0
+//! only when everything checks; a failure is also recorded as a `security` entry.
 
 use crate::progress;
 use crate::settings::Settings;
-use crate::store::{open_store, sqlite_path};
-use anyhow::{Result, bail};
-use async_trait::async_trait;
-use chronicle_core::merkle::Hash;
+use crate::store::{open_store_in, sqlite_path};
+use anyhow::{Context, Result, bail};
 use chronicle_core::schema::Schema;
-use chronicle_core::{EntityState, Entry};
-use chronicle_store::verify::{Failure, FailureKind, VerifyReport, verify};
-use chronicle_store::{
-    EntryQuery, Group, GroupBy, LedgerHead, RawRow, Store, StoreError, StoreStats, WriteRequest,
-    WriteResponse,
-};
+use chronicle_core::write::EventInput;
+use chronicle_core::{Operation, RequestContext, Severity};
+use chronicle_engine::EngineError;
+use chronicle_engine::checkpoints::{self, CheckpointSigner};
+use chronicle_store::verify::{Failure, VerifyReport};
+use chronicle_store::{Store, StoreError, WriteKind, WriteRequest};
 use std::sync::Arc;
-use uuid::Uuid;
 
 /// Verifies the ledger; `Ok(true)` when it checks.
-pub async fn run(settings: &Settings, json: bool) -> Result<bool> {
+pub async fn run(settings: &Settings, json: bool, keys: &[String]) -> Result<bool> {
     if settings.database_url.is_none() {
         // Opening would create an empty ledger, which verifies trivially: refuse instead.
         let path = sqlite_path(&settings.data_dir);
@@ -27,8 +25,9 @@ pub async fn run(settings: &Settings, json: bool) -> Result<bool> {
         }
     }
     // Verification reads stored rows only; the schema plays no part.
-    let opened = open_store(
+    let opened = open_store_in(
         settings.database_url.as_deref(),
+        settings.pg_schema.as_deref(),
         &settings.data_dir,
         Arc::new(Schema::default()),
     )
@@ -43,120 +42,78 @@ pub async fn run(settings: &Settings, json: bool) -> Result<bool> {
             _ => return Err(e),
         },
     };
+    let trusted = trusted_keys(settings, keys)?;
     let bar = progress::bar(0, "verify", json);
-    let result = verify_as_of_head(store, |done, total| {
+    let result = checkpoints::verify_ledger(store.as_ref(), &trusted, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
     .await;
     bar.finish_and_clear();
-    let report = match result {
-        Ok(report) => report,
+    let (report, checked) = match result {
+        Ok(done) => done,
         // Data the store cannot even read (a mangled head row) fails verification like any
         // other tampering, rather than being reported as an operational error.
-        Err(StoreError::Corrupt(detail)) => {
+        Err(EngineError::Store(StoreError::Corrupt(detail))) => {
             print_corrupt(&detail, &settings.describe_store(), json)?;
             return Ok(false);
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(f) = &report.failure {
+        record_failure(store.as_ref(), f).await;
+    }
     if json {
-        print_json(&report)?;
+        print_json(&report, checked)?;
     } else {
         print_human(&report, &settings.describe_store());
+        println!("checkpoints     {checked} kept checkpoints verified (signature and root)");
     }
     Ok(report.ok())
 }
 
-/// Rows read past the head to look for inserted ones.
-const TAIL_ROWS: u64 = 5_000;
+/// The keys kept checkpoints must be signed with: the local signing key's (when its file
+/// exists; verify never creates one), earlier keys from `[checkpoints] previous_keys`, and
+/// `--key` flags.
+fn trusted_keys(settings: &Settings, keys: &[String]) -> Result<Vec<String>> {
+    let mut trusted: Vec<String> = keys.to_vec();
+    let path = settings.checkpoint_key_path();
+    if path.is_file() {
+        let signer = CheckpointSigner::load_or_create(&path, "unused")
+            .with_context(|| format!("cannot read the checkpoint key {}", path.display()))?;
+        trusted.push(signer.vkey());
+    }
+    if let Some(c) = &settings.checkpoints {
+        trusted.extend(c.previous_keys.iter().cloned());
+    }
+    Ok(trusted)
+}
 
-/// Verifies the ledger as of the head at the start, so that a server appending meanwhile
-/// does not make a live ledger fail: `chronicle_store::verify` reads the head once and then
-/// rows in chunks, and a row appended in between looks like a row inserted beyond the head.
-/// Rows past the pinned head are then judged against a head read after them: one that the
-/// current head does not cover was inserted (the writer commits rows and head together).
-async fn verify_as_of_head(
-    store: Arc<dyn Store>,
-    progress: impl FnMut(u64, u64),
-) -> Result<VerifyReport, StoreError> {
-    let head = store.head().await?;
-    let pinned = AsOfHead {
-        inner: store.clone(),
-        head: head.clone(),
+/// A failed verification is itself an event on the ledger (a `security` entry), when the
+/// ledger can still be written; a failure to record it is reported, not fatal.
+async fn record_failure(store: &dyn Store, failure: &Failure) {
+    let event = EventInput {
+        operation: Some(Operation::Security),
+        summary: Some(format!("ledger verification failed at seq {}", failure.seq)),
+        severity: Some(Severity::Critical),
+        metadata: Some(
+            serde_json::json!({"seq": failure.seq, "kind": failure.kind, "detail": failure.detail}),
+        ),
+        tags: Some(vec!["integrity".into()]),
+        ..EventInput::default()
     };
-    let mut report = verify(&pinned, progress).await?;
-    if report.ok() {
-        let next = head.tree_size + 1;
-        let beyond = store.rows(next, next + TAIL_ROWS).await?;
-        if let Some(last) = beyond.last() {
-            let now = store.head().await?;
-            if last.seq > now.tree_size {
-                let seq = beyond
-                    .iter()
-                    .map(|r| r.seq)
-                    .find(|&s| s > now.tree_size)
-                    .unwrap_or(last.seq);
-                report.failure = Some(Failure {
-                    seq,
-                    kind: FailureKind::RowInserted,
-                    detail: format!("row {seq} is beyond the head's tree size {}", now.tree_size),
-                });
-            }
-        }
-    }
-    Ok(report)
-}
-
-/// A store whose head is fixed and whose rows end there.
-struct AsOfHead {
-    inner: Arc<dyn Store>,
-    head: LedgerHead,
-}
-
-#[async_trait]
-impl Store for AsOfHead {
-    async fn write(&self, req: WriteRequest) -> Result<WriteResponse, StoreError> {
-        self.inner.write(req).await
-    }
-    async fn entity(&self, entity_type: &str, id: &str) -> Result<Option<EntityState>, StoreError> {
-        self.inner.entity(entity_type, id).await
-    }
-    async fn list_entities(
-        &self,
-        entity_type: &str,
-        after_id: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<EntityState>, StoreError> {
-        self.inner.list_entities(entity_type, after_id, limit).await
-    }
-    async fn entry(&self, id: Uuid) -> Result<Option<Entry>, StoreError> {
-        self.inner.entry(id).await
-    }
-    async fn search(&self, query: &EntryQuery) -> Result<Vec<Entry>, StoreError> {
-        self.inner.search(query).await
-    }
-    async fn summary(&self, query: &EntryQuery, by: GroupBy) -> Result<Vec<Group>, StoreError> {
-        self.inner.summary(query, by).await
-    }
-    async fn head(&self) -> Result<LedgerHead, StoreError> {
-        Ok(self.head.clone())
-    }
-    async fn rows(&self, start: u64, end: u64) -> Result<Vec<RawRow>, StoreError> {
-        let end = end.min(self.head.tree_size);
-        if start > end {
-            return Ok(Vec::new());
-        }
-        self.inner.rows(start, end).await
-    }
-    async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
-        self.inner.node(level, index).await
-    }
-    async fn stats(&self) -> Result<StoreStats, StoreError> {
-        self.inner.stats().await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
+    let ctx = RequestContext {
+        reason: Some("chronicle verify".into()),
+        ..RequestContext::default()
+    };
+    if let Err(e) = store
+        .write(WriteRequest {
+            context: ctx,
+            kind: WriteKind::Event(event),
+        })
+        .await
+    {
+        eprintln!("warning: could not record the failed verification on the ledger: {e}");
     }
 }
 
@@ -177,9 +134,10 @@ fn print_corrupt(detail: &str, location: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn print_json(report: &VerifyReport) -> Result<()> {
+fn print_json(report: &VerifyReport, checkpoints: usize) -> Result<()> {
     let mut v = serde_json::to_value(report)?;
     v["ok"] = report.ok().into();
+    v["checkpoints_checked"] = checkpoints.into();
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }
