@@ -56,7 +56,7 @@ enum Command {
         #[command(flatten)]
         remote: remote::Remote,
         #[command(subcommand)]
-        command: rollback::RollbackCommand,
+        command: Box<rollback::RollbackCommand>,
     },
     /// Snapshots on a running server: create, list, show (restore: `rollback apply --snapshot`).
     Snapshot {
@@ -192,7 +192,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         // The benchmark never reads the configured ledger: it must not write into real data.
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a).await?,
-        Command::Rollback { remote, command } => return rollback::run(&remote, command).await,
+        Command::Rollback { remote, command } => return rollback::run(&remote, *command).await,
         Command::Snapshot { remote, command } => return rollback::snapshot(&remote, command).await,
     }
     Ok(ExitCode::SUCCESS)
