@@ -1063,3 +1063,27 @@ async fn serve_and_verify_work_on_postgresql() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert_eq!(json_of(&o)["tree_size"], 1);
 }
+
+#[test]
+fn bench_ingest_runs_on_postgresql_in_a_throwaway_schema() {
+    let url = std::env::var("CHRONICLE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    if std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5432".parse().unwrap(),
+        Duration::from_secs(2),
+    )
+    .is_err()
+        && url.contains("127.0.0.1:5432")
+    {
+        assert!(
+            std::env::var("CHRONICLE_REQUIRE_PG").as_deref() != Ok("1"),
+            "PostgreSQL not reachable at {url} and CHRONICLE_REQUIRE_PG=1"
+        );
+        println!("SKIPPED: PostgreSQL not reachable at {url}");
+        return;
+    }
+    let (t, _) = tempdir();
+    let report = bench(t.path(), &["--database", &url]);
+    assert_eq!(report["target"], "postgres-http-in-process", "{report}");
+    check_bench(&report);
+}

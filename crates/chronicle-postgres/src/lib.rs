@@ -186,6 +186,31 @@ impl PgStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Drops a PostgreSQL schema and everything in it: for throwaway ledgers such as
+    /// `chronicle bench ingest --database`. The name must be a plain identifier.
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+        let plain = !schema.is_empty()
+            && schema.len() <= 63
+            && schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !plain {
+            return Err(StoreError::internal_msg(format!(
+                "refusing to drop schema {schema:?}: not a plain identifier"
+            )));
+        }
+        let options = PgConnectOptions::from_str(url).ctx("parsing the database URL")?;
+        let mut conn = options.connect().await.ctx("connecting to PostgreSQL")?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+        )))
+        .execute(&mut conn)
+        .await
+        .ctx("dropping a schema")?;
+        conn.close().await.ctx("closing a connection")?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -13,7 +13,7 @@
 mod target;
 
 use crate::progress;
-use crate::store::open_store;
+use crate::store::{open_store, open_store_in};
 use anyhow::{Context, Result, bail};
 use chronicle_core::schema::Schema;
 use clap::{Args, ValueEnum};
@@ -41,6 +41,10 @@ pub struct IngestArgs {
     /// Benchmark a running server over HTTP instead (e.g. http://127.0.0.1:8080).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+    /// Benchmark on PostgreSQL (postgres://...), in a fresh schema `chronicle_bench_<pid>_<time>`
+    /// of its own that is dropped afterwards: real data is never touched.
+    #[arg(long, value_name = "DATABASE_URL", conflicts_with_all = ["url", "data_dir"])]
+    pub database: Option<String>,
     /// Call the store directly instead of through an in-process HTTP server.
     #[arg(long, conflicts_with = "url")]
     pub no_http: bool,
@@ -127,6 +131,8 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
     // The in-process ledger lives in the chosen or a temporary directory; the temporary one
     // is removed when `_temp` drops at the end.
     let mut _temp = None;
+    // A PostgreSQL benchmark's schema, dropped at the end.
+    let mut pg_bench_schema: Option<(String, String)> = None;
     let (target, store, data_dir, kind) = match &args.url {
         Some(url) => (
             Target::http(url.trim_end_matches('/'), args.clients)?,
@@ -147,7 +153,17 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
                     path
                 }
             };
-            let store = open_store(None, &dir, Arc::new(Schema::default())).await?;
+            let store = match &args.database {
+                Some(url) => {
+                    let secs = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    let name = format!("chronicle_bench_{}_{secs}", std::process::id());
+                    pg_bench_schema = Some((url.clone(), name.clone()));
+                    open_store_in(Some(url), Some(&name), &dir, Arc::new(Schema::default())).await?
+                }
+                None => open_store(None, &dir, Arc::new(Schema::default())).await?,
+            };
             let target = if args.no_http {
                 Target::Store(store.clone())
             } else {
@@ -157,10 +173,11 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
                 };
                 Target::in_process(store.clone(), config, args.clients).await?
             };
-            let kind = if args.no_http {
-                "store"
-            } else {
-                "http-in-process"
+            let kind = match (args.no_http, args.database.is_some()) {
+                (true, false) => "store",
+                (true, true) => "postgres-store",
+                (false, false) => "http-in-process",
+                (false, true) => "postgres-http-in-process",
             };
             (target, Some(store), Some(dir), kind)
         }
@@ -235,6 +252,12 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
         print_table(&report);
     }
     target.shutdown().await;
+    if let Some((url, schema)) = pg_bench_schema {
+        drop(store);
+        chronicle_postgres::PgStore::drop_schema(&url, &schema)
+            .await
+            .with_context(|| format!("cannot drop the benchmark schema {schema}"))?;
+    }
     Ok(())
 }
 
