@@ -21,6 +21,11 @@ mod store;
 mod verify;
 
 use anyhow::Result;
+
+/// mimalloc instead of glibc malloc: the writer allocates and frees small JSON values at a high
+/// rate, and glibc's allocator cost about a fifth of its time in profiles.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Args, Parser, Subcommand};
 use settings::{Layer, Settings};
 use std::path::PathBuf;
