@@ -7,6 +7,7 @@
 //! - [`executor`]: the write path inside one database transaction (load, plan, append, save),
 //!   generic over a backend's [`executor::LedgerTxn`].
 //! - [`verify`]: recomputes every leaf, the tree and the head from stored rows.
+//! - [`proofs`]: inclusion and consistency proofs from stored nodes, O(log n) reads.
 //! - [`suite`]: the conformance suite each backend's tests run unchanged.
 //!
 //! *Invariant:* an entity change and its entry are written in the same database transaction
@@ -15,6 +16,7 @@
 pub mod error;
 pub mod executor;
 pub mod model;
+pub mod proofs;
 pub mod suite;
 pub mod verify;
 

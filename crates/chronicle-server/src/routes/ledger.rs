@@ -11,9 +11,7 @@ use axum::extract::State;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chronicle_core::merkle::{self, Hash};
-use chronicle_store::Store;
-use std::collections::{BTreeMap, BTreeSet};
+use chronicle_store::proofs;
 
 /// Most leaves one request may ask for.
 pub const MAX_LEAVES: u64 = 1000;
@@ -106,15 +104,12 @@ pub async fn inclusion(
         ));
     }
     let index = seq - 1;
-    let proof = prove(&*state.store, |get| {
-        merkle::inclusion_proof(index, size, get)
-    })
-    .await?;
-    let leaf = prove(&*state.store, |get| get(0, index).map(|h| vec![h])).await?;
+    let proof = proofs::inclusion(&*state.store, index, size).await?;
+    let leaf = proofs::leaf(&*state.store, index).await?;
     Ok(axum::Json(InclusionProof {
         leaf_index: index,
         tree_size: size,
-        leaf_hash: hex::encode(leaf[0]),
+        leaf_hash: hex::encode(leaf),
         proof: proof.iter().map(hex::encode).collect(),
     }))
 }
@@ -150,56 +145,10 @@ pub async fn consistency(
             format!("must be at most to ({to})"),
         ));
     }
-    let proof = prove(&*state.store, |get| {
-        merkle::consistency_proof(from, to, get)
-    })
-    .await?;
+    let proof = proofs::consistency(&*state.store, from, to).await?;
     Ok(axum::Json(ConsistencyProof {
         from,
         to,
         proof: proof.iter().map(hex::encode).collect(),
     }))
-}
-
-/// A node the store should have and does not.
-struct Missing(u8, u64);
-
-type Fetch<'a> = &'a mut dyn FnMut(u8, u64) -> Result<Hash, Missing>;
-
-/// Runs a proof computation over stored nodes. Core's proof functions take a synchronous
-/// node callback and choose nodes from the indices alone, never from hash values: a first
-/// pass records which nodes are wanted, they are read from the store (O(log n) of them), and
-/// a second pass computes the proof from them.
-async fn prove(
-    store: &dyn Store,
-    compute: impl Fn(Fetch<'_>) -> Result<Vec<Hash>, Missing>,
-) -> ApiResult<Vec<Hash>> {
-    let mut wanted = BTreeSet::new();
-    let _ = compute(&mut |level, index| {
-        wanted.insert((level, index));
-        Ok([0; 32])
-    });
-    let mut nodes = BTreeMap::new();
-    for (level, index) in wanted {
-        let Some(hash) = store.node(level, index).await? else {
-            return Err(missing(Missing(level, index)));
-        };
-        nodes.insert((level, index), hash);
-    }
-    compute(&mut |level, index| {
-        nodes
-            .get(&(level, index))
-            .copied()
-            .ok_or(Missing(level, index))
-    })
-    .map_err(missing)
-}
-
-fn missing(m: Missing) -> ApiError {
-    tracing::error!(
-        level = m.0,
-        index = m.1,
-        "a tree node the ledger head implies is not stored"
-    );
-    ApiError::internal()
 }
