@@ -9,6 +9,7 @@
 //! - [`policy`]: when a rollback needs approval, and how many.
 //! - [`rollbacks`]: the [`Engine`]'s rollback operations and the stage runner.
 //! - [`snapshot`]: capture and load of compressed, checksummed snapshots.
+//! - [`bundle`]: proof bundles for offline checking.
 //! - [`checkpoints`]: signed C2SP checkpoints, their keys, history and witness cosignatures.
 //!
 //! Rollback records and snapshots are entities of the reserved types `_rollback` and
@@ -18,6 +19,7 @@
 //! unrecorded, or recorded but unapplied. The record's version guards every step, so two
 //! nodes can never run the same stage twice.
 
+pub mod bundle;
 pub mod checkpoints;
 pub mod error;
 pub mod facts;

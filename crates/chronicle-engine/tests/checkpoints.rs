@@ -151,3 +151,41 @@ async fn the_key_file_is_created_once_with_owner_only_permissions_and_reloaded()
     std::fs::write(&path, "not a key").unwrap();
     assert!(CheckpointSigner::load_or_create(&path, "x").is_err());
 }
+
+#[tokio::test]
+async fn a_proof_bundle_checks_offline_and_any_change_to_it_fails() {
+    use chronicle_engine::bundle::{check, export};
+    let (_d, s) = store().await;
+    for i in 0..11 {
+        create(s.as_ref(), &format!("n{i}")).await;
+    }
+    let signer = signer();
+    let bundle = export(s.as_ref(), &signer, 3, 9).await.unwrap();
+    assert_eq!(bundle.entries.len(), 7);
+    assert_eq!(check(&bundle, &[signer.vkey()]), Ok(11));
+    // Another key, an edited entry, a swapped proof: each refused.
+    let other = NoteSigner::from_seed("chronicle.test/log", [1; 32])
+        .unwrap()
+        .verifier_key();
+    assert!(check(&bundle, &[other]).is_err());
+    let mut edited = bundle.clone();
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &edited.entries[2].canonical,
+    )
+    .unwrap();
+    let text = String::from_utf8(bytes)
+        .unwrap()
+        .replace("\"n4\"", "\"n9\"");
+    assert!(text.contains("\"n9\""), "the edit changed something");
+    edited.entries[2].canonical =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text);
+    assert!(
+        check(&edited, &[signer.vkey()])
+            .unwrap_err()
+            .starts_with("entry 5")
+    );
+    let mut swapped = bundle.clone();
+    swapped.entries[0].proof = bundle.entries[1].proof.clone();
+    assert!(check(&swapped, &[signer.vkey()]).is_err());
+}
