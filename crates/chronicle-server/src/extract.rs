@@ -291,13 +291,7 @@ impl Params {
 
     /// A JSON Pointer (`/a/b`).
     pub fn pointer(&mut self, name: &str) -> Option<String> {
-        self.parse(name, |s| {
-            limits::check_text(s)?;
-            match chronicle_core::diff::parse_pointer(s) {
-                Some(tokens) if !tokens.is_empty() => Ok(s.to_owned()),
-                _ => Err("must be a JSON Pointer such as /status".into()),
-            }
-        })
+        self.parse(name, |s| check_pointer(s).map(|()| s.to_owned()))
     }
 
     /// A page size: the default when absent, else 1 to `max`.
@@ -352,6 +346,15 @@ impl Params {
 
 fn pointer(name: &str) -> String {
     format!("/query/{}", chronicle_core::diff::escape_token(name))
+}
+
+/// A JSON Pointer to a field (`/a/b`; not the whole document), as filters take it.
+pub fn check_pointer(s: &str) -> Result<(), String> {
+    limits::check_text(s)?;
+    match chronicle_core::diff::parse_pointer(s) {
+        Some(tokens) if !tokens.is_empty() => Ok(()),
+        _ => Err("must be a JSON Pointer such as /status".into()),
+    }
 }
 
 /// An opaque cursor for a seq: base64url of its decimal text.

@@ -5,7 +5,12 @@
 //! # Layout
 //! - [`routes`]: one file per route family — `entities` (CRUD, history, as-of), `batch` (bulk
 //!   operations and transactions), `audit` (events, search, summary), `ledger` (tree head and
-//!   leaves), `ops` (health, readiness, metrics, OpenAPI).
+//!   leaves), `ops` (health, readiness, metrics, OpenAPI), `stream` (Server-Sent Events),
+//!   `alerts` (alert rules and fired alerts).
+//! - [`hub`]: the one ledger tailer per process and the broadcast of committed entries.
+//! - [`subscription`]: one subscriber's gap-free, duplicate-free view (ledger replay + live).
+//! - [`filter`]: the exact-match entry filters search, stream and alert rules share.
+//! - [`alerts`]: alert rules, the pure window logic, the evaluator task, webhooks.
 //! - [`error`]: [`ApiError`](error::ApiError) and the one table from problem codes to statuses.
 //! - [`extract`]: body, path and query extractors whose rejections are problem documents.
 //! - [`context`]: the request context (actor headers, client address behind trusted proxies).
@@ -18,13 +23,17 @@
 //! *Invariant:* a rejected request writes nothing: every check on input runs before the one
 //! [`Store::write`] call a handler makes.
 
+pub mod alerts;
 pub mod context;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod filter;
+pub mod hub;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod subscription;
 
 use axum::Router;
 use chronicle_core::schema::Schema;
@@ -50,6 +59,60 @@ pub struct ServerConfig {
     pub approval: chronicle_engine::ApprovalPolicy,
     /// How checkpoints are signed and kept.
     pub checkpoints: CheckpointSettings,
+    /// `GET /v1/stream` and the ledger tailer behind it.
+    pub stream: StreamSettings,
+    /// Alert evaluation and webhook delivery.
+    pub alerts: AlertSettings,
+}
+
+/// The stream: how the ledger is followed and how many may listen.
+#[derive(Clone, Debug)]
+pub struct StreamSettings {
+    /// How often the tailer reads the ledger head to find entries other processes or nodes
+    /// wrote (this server's own writes wake it at once). Default 5.
+    pub poll_ms: u64,
+    /// Seconds between heartbeat comments on an idle stream. Default 15.
+    pub heartbeat_secs: u64,
+    /// Concurrent subscribers accepted (503 above). Default 10,000.
+    pub max_subscribers: usize,
+    /// Entries the broadcast channel holds for the slowest subscriber before it lags and
+    /// replays from the ledger. Default 4096.
+    pub capacity: usize,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            poll_ms: 5,
+            heartbeat_secs: 15,
+            max_subscribers: 10_000,
+            capacity: 4096,
+        }
+    }
+}
+
+/// Webhook delivery of alerts.
+#[derive(Clone, Debug)]
+pub struct AlertSettings {
+    /// Attempts per delivery. Default 5.
+    pub webhook_attempts: u32,
+    /// The wait after the first failed attempt; it doubles after each. Default 500.
+    pub webhook_backoff_ms: u64,
+    /// Per attempt. Default 10.
+    pub webhook_timeout_secs: u64,
+    /// Deliveries in flight at once; alerts beyond are recorded but not delivered. Default 64.
+    pub max_deliveries: usize,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            webhook_attempts: 5,
+            webhook_backoff_ms: 500,
+            webhook_timeout_secs: 10,
+            max_deliveries: 64,
+        }
+    }
 }
 
 /// Checkpoint signing: the key, the cadence at which signed checkpoints are kept, and the
@@ -91,6 +154,8 @@ impl Default for ServerConfig {
             max_page_size: 1000,
             approval: chronicle_engine::ApprovalPolicy::default(),
             checkpoints: CheckpointSettings::default(),
+            stream: StreamSettings::default(),
+            alerts: AlertSettings::default(),
         }
     }
 }
@@ -104,6 +169,9 @@ pub struct AppState {
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub(crate) engine: Arc<chronicle_engine::Engine>,
     pub(crate) signer: Arc<chronicle_engine::checkpoints::CheckpointSigner>,
+    pub(crate) hub: Arc<hub::Hub>,
+    /// One permit per stream subscriber.
+    pub(crate) subscribers: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -121,6 +189,8 @@ impl AppState {
             }
         };
         AppState {
+            hub: hub::Hub::new(config.stream.capacity),
+            subscribers: Arc::new(tokio::sync::Semaphore::new(config.stream.max_subscribers)),
             signer: Arc::new(signer),
             engine,
             store,
@@ -136,8 +206,10 @@ pub fn router(state: AppState) -> Router {
     routes::router(state)
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` completes, then lets requests in
-/// flight finish. Handlers see the peer address (`ConnectInfo<SocketAddr>`).
+/// Serves `router(state)` on `listener` until `shutdown` completes, then ends the streams and
+/// lets requests in flight finish. Handlers see the peer address (`ConnectInfo<SocketAddr>`).
+/// Runs the background tasks as long as it serves: the checkpoint cadence, the ledger tailer
+/// that feeds `/v1/stream`, and the alert evaluator.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -149,11 +221,25 @@ pub async fn run(
         Ok(n) => tracing::info!(rollbacks = n, "resumed interrupted rollbacks"),
         Err(e) => tracing::warn!(error = %e, "could not look for interrupted rollbacks"),
     }
-    let cadence = tokio::spawn(routes::checkpoints::keep_checkpoints(state.clone()));
+    let hub = state.hub.clone();
+    let poll = std::time::Duration::from_millis(state.config.stream.poll_ms);
+    let tasks = [
+        tokio::spawn(routes::checkpoints::keep_checkpoints(state.clone())),
+        tokio::spawn(hub.clone().tail(state.store.clone(), poll)),
+        tokio::spawn(alerts::task::evaluate(state.clone())),
+    ];
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Streams never end by themselves: closing the hub ends them, so that graceful shutdown
+    // does not wait for subscribers forever.
+    let shutdown = async move {
+        shutdown.await;
+        hub.close();
+    };
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    cadence.abort();
+    for task in tasks {
+        task.abort();
+    }
     served
 }

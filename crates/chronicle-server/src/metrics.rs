@@ -21,6 +21,10 @@ pub const WRITES: &str = "chronicle_writes_total";
 pub const DB_SIZE: &str = "chronicle_db_size_bytes";
 pub const LEDGER_ENTRIES: &str = "chronicle_ledger_entries";
 pub const ENTITIES: &str = "chronicle_entities";
+pub const STREAM_SUBSCRIBERS: &str = "chronicle_stream_subscribers";
+pub const STREAM_LAGGED: &str = "chronicle_stream_lagged_total";
+pub const ALERTS_FIRED: &str = "chronicle_alerts_fired_total";
+pub const WEBHOOKS: &str = "chronicle_alert_webhooks_total";
 
 const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -65,6 +69,31 @@ fn describe() {
     );
     metrics::describe_gauge!(LEDGER_ENTRIES, "Entries in the ledger");
     metrics::describe_gauge!(ENTITIES, "Entities stored, deleted or not");
+    metrics::describe_gauge!(STREAM_SUBSCRIBERS, "Connected /v1/stream subscribers");
+    metrics::describe_counter!(
+        STREAM_LAGGED,
+        "Times a subscriber fell behind the live channel and replayed from the ledger"
+    );
+    metrics::describe_counter!(ALERTS_FIRED, "Alerts recorded by this process");
+    metrics::describe_counter!(WEBHOOKS, "Alert webhook deliveries by outcome");
+}
+
+/// A stream subscriber connected (+1) or left (-1).
+pub fn stream_subscribers(delta: f64) {
+    metrics::gauge!(STREAM_SUBSCRIBERS).increment(delta);
+}
+
+pub fn record_stream_lag() {
+    metrics::counter!(STREAM_LAGGED).increment(1);
+}
+
+pub fn record_alert() {
+    metrics::counter!(ALERTS_FIRED).increment(1);
+}
+
+pub fn record_webhook(delivered: bool) {
+    let outcome = if delivered { "delivered" } else { "failed" };
+    metrics::counter!(WEBHOOKS, "outcome" => outcome).increment(1);
 }
 
 /// Middleware: counts every request by route template and status, and times it.

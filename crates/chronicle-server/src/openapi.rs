@@ -5,7 +5,9 @@
 
 use crate::dto::Problem;
 use crate::error::PROBLEM_JSON;
-use crate::routes::{audit, batch, checkpoints, entities, ledger, ops, rollbacks, snapshots};
+use crate::routes::{
+    alerts, audit, batch, checkpoints, entities, ledger, ops, rollbacks, snapshots, stream,
+};
 use serde_json::Value;
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
@@ -26,6 +28,8 @@ use utoipa::{Modify, OpenApi};
         rollbacks::preview, rollbacks::create, rollbacks::read, rollbacks::list,
         rollbacks::approve, rollbacks::reject, rollbacks::pause, rollbacks::resume, rollbacks::stop,
         snapshots::create, snapshots::read, snapshots::list,
+        stream::stream,
+        alerts::create_rule, alerts::list_rules, alerts::delete_rule, alerts::list_alerts,
     ),
     components(schemas(Problem)),
     modifiers(&CommonErrors),

@@ -6,13 +6,13 @@ use crate::context::Ctx;
 use crate::dto::{EntryList, EventRequest, Problem, Summary, SummaryGroup};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Params, Path, seq_cursor};
+use crate::filter::EntryFilter;
 use crate::routes::entities::next_page;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chronicle_core::entry::{Operation, Severity};
 use chronicle_core::schema::FieldError;
 use chronicle_core::write::EventInput;
 use chronicle_core::{Entry, limits};
@@ -103,31 +103,13 @@ fn check_event(state: &AppState, body: EventRequest) -> ApiResult<EventInput> {
     })
 }
 
-/// The filters shared by search and summary.
+/// The filters shared by search and summary: the exact-match ones the stream also takes, and
+/// the time range and text search.
 fn filters(p: &mut Params) -> EntryQuery {
-    let query = EntryQuery {
-        actor: p.id("actor"),
-        entity_type: p.parse("entity_type", |s| {
-            limits::check_type_name(s).map(|()| s.to_owned())
-        }),
-        entity_id: p.id("entity_id"),
-        operation: p.parse("operation", |s| {
-            Operation::parse(s).ok_or_else(|| format!("unknown operation {s:?}"))
-        }),
-        from: p.time("from"),
-        to: p.time("to"),
-        correlation_id: p.id("correlation_id"),
-        transaction_id: p.uuid("transaction_id"),
-        parent_id: p.uuid("parent_id"),
-        rollback_id: p.uuid("rollback_id"),
-        field: p.pointer("field"),
-        severity: p.parse("severity", |s| {
-            Severity::parse(s).ok_or_else(|| format!("unknown severity {s:?}"))
-        }),
-        tag: p.id("tag"),
-        q: p.text("q"),
-        ..EntryQuery::default()
-    };
+    let mut query = EntryFilter::from_params(p).query();
+    query.from = p.time("from");
+    query.to = p.time("to");
+    query.q = p.text("q");
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from > to
     {

@@ -1,6 +1,7 @@
 //! Route families, and what their handlers share: the one write call, optimistic concurrency
 //! headers, and the automatic `read` entries of read-audited types.
 
+pub mod alerts;
 pub mod audit;
 pub mod batch;
 pub mod checkpoints;
@@ -9,6 +10,7 @@ pub mod ledger;
 pub mod ops;
 pub mod rollbacks;
 pub mod snapshots;
+pub mod stream;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Code};
@@ -32,6 +34,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(ops::routes())
         .merge(rollbacks::routes())
         .merge(snapshots::routes())
+        .merge(stream::routes())
+        .merge(alerts::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inner to outer: a panic becomes a 500 problem, which metrics then count.
@@ -62,13 +66,15 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal().into_response()
 }
 
-/// The one way handlers write: a single store call, counted in the metrics.
+/// The one way handlers (and the alert evaluator) write: a single store call, counted in the
+/// metrics, after which the stream's tailer is woken to publish what was committed.
 pub(crate) async fn write(
     state: &AppState,
     context: RequestContext,
     kind: WriteKind,
 ) -> ApiResult<WriteResponse> {
     let response = state.store.write(WriteRequest { context, kind }).await?;
+    state.hub.wake();
     crate::metrics::record_write(&response);
     Ok(response)
 }

@@ -38,6 +38,8 @@ required = true
 type = "integer"
 
 [types.note]
+
+[types.setting]
 "#;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub backend: Backend,
     pub store: Arc<dyn Store>,
+    /// The PostgreSQL schema (search_path) of a PostgreSQL app, for a second node on it.
+    pub pg_schema: Option<String>,
     /// Dropping it stops the server.
     _shutdown: oneshot::Sender<()>,
     _dir: Option<TempDir>,
@@ -64,6 +68,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> Option<TestApp> {
     let schema = Arc::new(Schema::parse(SCHEMA).expect("test schema parses"));
     let dir = tempfile::tempdir().expect("temp dir");
+    let mut pg_schema = None;
     let store: Arc<dyn Store> = match backend {
         Backend::Sqlite => {
             let config = SqliteConfig::new(dir.path().join("chronicle.db"), schema.clone());
@@ -73,38 +78,48 @@ pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> Option<Te
                     .expect("open a fresh SQLite store"),
             )
         }
-        Backend::Postgres => Arc::new(postgres_store(schema.clone()).await?),
+        Backend::Postgres => {
+            let (store, name) = postgres_store(schema.clone(), None).await?;
+            pg_schema = Some(name);
+            Arc::new(store)
+        }
     };
     let mut app = serve(store, schema, config).await;
     app.backend = backend;
+    app.pg_schema = pg_schema;
     app._dir = Some(dir);
     Some(app)
 }
 
 /// A PostgreSQL store in a schema of its own (`ct_srv_<pid>_<n>`, which the PostgreSQL
-/// crate's tests sweep away once this process is gone). `None`, with a visible line, when no
-/// server answers, unless `CHRONICLE_REQUIRE_PG=1`.
-async fn postgres_store(schema: Arc<Schema>) -> Option<chronicle_postgres::PgStore> {
+/// crate's tests sweep away once this process is gone), or in the schema `existing` names.
+/// `None`, with a visible line, when no server answers, unless `CHRONICLE_REQUIRE_PG=1`.
+async fn postgres_store(
+    schema: Arc<Schema>,
+    existing: Option<&str>,
+) -> Option<(chronicle_postgres::PgStore, String)> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     let url = std::env::var("CHRONICLE_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let name = format!(
-        "ct_srv_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
+    let name = existing.map(str::to_owned).unwrap_or_else(|| {
+        format!(
+            "ct_srv_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+    });
     let mut config = chronicle_postgres::PgConfig::new(url.clone(), schema);
     config.pool_size = 4;
     config.application_name = name.clone();
-    config.search_path = Some(name);
+    config.search_path = Some(name.clone());
     let connected = tokio::time::timeout(
         std::time::Duration::from_secs(20),
         chronicle_postgres::PgStore::connect(config),
     )
     .await;
     let why = match connected {
-        Ok(Ok(store)) => return Some(store),
+        Ok(Ok(store)) => return Some((store, name)),
         Ok(Err(e)) => e.to_string(),
         Err(_) => "timed out".to_owned(),
     };
@@ -113,6 +128,20 @@ async fn postgres_store(schema: Arc<Schema>) -> Option<chronicle_postgres::PgSto
     }
     println!("SKIPPED: PostgreSQL not reachable at {url} ({why})");
     None
+}
+
+/// A second server node on the same PostgreSQL schema as `app` (its own store, pool, writer
+/// and stream hub), as another process would be.
+pub async fn spawn_second_node(app: &TestApp, config: ServerConfig) -> TestApp {
+    let schema = Arc::new(Schema::parse(SCHEMA).expect("test schema parses"));
+    let name = app.pg_schema.as_deref().expect("a PostgreSQL app");
+    let (store, _) = postgres_store(schema.clone(), Some(name))
+        .await
+        .expect("the first node's database answers");
+    let mut node = serve(Arc::new(store), schema, config).await;
+    node.backend = Backend::Postgres;
+    node.pg_schema = Some(name.to_owned());
+    node
 }
 
 /// Serves any store (the failure tests bring their own).
@@ -135,6 +164,7 @@ pub async fn serve(store: Arc<dyn Store>, schema: Arc<Schema>, config: ServerCon
         client: reqwest::Client::new(),
         backend: Backend::Sqlite,
         store,
+        pg_schema: None,
         _shutdown: tx,
         _dir: None,
     }

@@ -28,6 +28,7 @@ macro_rules! backend_tests {
     };
 }
 
+mod alerts;
 mod audit;
 mod bad_input;
 mod batch;
@@ -38,3 +39,5 @@ mod helpers;
 mod ledger;
 mod ops;
 mod rollbacks;
+mod sse;
+mod stream;

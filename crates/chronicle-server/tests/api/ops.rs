@@ -99,6 +99,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/snapshots"),
     ("get", "/v1/snapshots"),
     ("get", "/v1/snapshots/{id}"),
+    ("get", "/v1/stream"),
+    ("post", "/v1/alerts/rules"),
+    ("get", "/v1/alerts/rules"),
+    ("delete", "/v1/alerts/rules/{id}"),
+    ("get", "/v1/alerts"),
 ];
 
 async fn openapi_documents_every_route_served(app: TestApp) {

@@ -1,0 +1,141 @@
+//! `GET /v1/stream`: committed entries as Server-Sent Events, each `event: audit`,
+//! `id: <seq>`, `data: <entry JSON>`, and fired alerts as `event: alert` (whatever the
+//! filters). Resuming with `Last-Event-ID` (or `?after_seq=`) replays exactly what was missed
+//! from the ledger, then continues live; see [`crate::subscription`] for why nothing is lost
+//! or repeated.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, Code};
+use crate::extract::Params;
+use crate::filter::EntryFilter;
+use crate::hub::{Kind, Published};
+use crate::subscription::Subscription;
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// How long a subscriber waits for the hub to start.
+const START_WAIT: Duration = Duration::from_secs(10);
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/v1/stream", get(stream))
+}
+
+/// Live entries as Server-Sent Events, after a replay of those after `Last-Event-ID` /
+/// `after_seq` (without either: from now on).
+#[utoipa::path(get, path = "/v1/stream", tag = "stream",
+    params(
+        ("actor" = Option<String>, Query, description = "Actor id or email"),
+        ("entity_type" = Option<String>, Query), ("entity_id" = Option<String>, Query),
+        ("operation" = Option<String>, Query, description = "create, update, delete, read, bulk, ..."),
+        ("correlation_id" = Option<String>, Query), ("transaction_id" = Option<String>, Query),
+        ("parent_id" = Option<String>, Query), ("rollback_id" = Option<String>, Query),
+        ("field" = Option<String>, Query, description = "JSON Pointer of a changed field"),
+        ("severity" = Option<String>, Query, description = "info, warning, error, critical"),
+        ("tag" = Option<String>, Query),
+        ("after_seq" = Option<u64>, Query, description = "Replay entries after this seq first"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "The last seq received; wins over after_seq")),
+    responses(
+        (status = 200, description = "`text/event-stream`: `event: audit` (data: an Entry) and `event: alert` (data: an Alert), `id:` the seq; comment lines as heartbeats",
+            content_type = "text/event-stream", body = String),
+        (status = 503, description = "Too many subscribers, or the server is shutting down", body = crate::dto::Problem)))]
+pub async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut params: Params,
+) -> ApiResult<Response> {
+    let filter = EntryFilter::from_params(&mut params);
+    let after_seq = params.u64("after_seq");
+    params.finish()?;
+    let after = last_event_id(&headers)?.or(after_seq);
+    let permit = state.subscribers.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            Code::Unavailable,
+            "this server has as many stream subscribers as it accepts; retry later",
+        )
+    })?;
+    // The hub starts once it has read the ledger head; while the database cannot be reached
+    // at start-up a subscriber is told to come back rather than kept waiting.
+    let start = Subscription::start(state.hub.clone(), state.store.clone(), filter, after);
+    let subscription = match tokio::time::timeout(START_WAIT, start).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return Err(ApiError::new(
+                Code::Unavailable,
+                "the server is shutting down",
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                Code::Unavailable,
+                "the ledger cannot be read yet; retry later",
+            ));
+        }
+    };
+    let events = futures::stream::unfold(
+        (subscription, Subscriber::new(permit)),
+        |(mut subscription, subscriber)| async move {
+            match subscription.next().await? {
+                Ok(p) => Some((Ok::<_, Infallible>(event(&p)), (subscription, subscriber))),
+                Err(e) => {
+                    // Ending the response lets the client reconnect with Last-Event-ID.
+                    tracing::warn!(error = %e, "stream: cannot read the ledger; ending a stream");
+                    None
+                }
+            }
+        },
+    );
+    let heartbeat = Duration::from_secs(state.config.stream.heartbeat_secs.max(1));
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(heartbeat))
+        .into_response())
+}
+
+fn event(p: &Published) -> Event {
+    let name = match p.kind {
+        Kind::Audit => "audit",
+        Kind::Alert => "alert",
+    };
+    Event::default()
+        .event(name)
+        .id(p.entry.seq.to_string())
+        .data(&p.data)
+}
+
+/// `Last-Event-ID`: the seq of the last event the client received.
+fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let text = value.to_str().map(str::trim).unwrap_or("-");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::invalid_field("/headers/last-event-id", "must be the seq of an event")
+    })
+}
+
+/// One connected subscriber: holds its slot and counts it while the response lives.
+struct Subscriber {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Subscriber {
+    fn new(permit: OwnedSemaphorePermit) -> Subscriber {
+        crate::metrics::stream_subscribers(1.0);
+        Subscriber { _permit: permit }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        crate::metrics::stream_subscribers(-1.0);
+    }
+}
