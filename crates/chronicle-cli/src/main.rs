@@ -90,7 +90,7 @@ struct ServeArgs {
     /// --schema is given).
     #[arg(long)]
     demo: bool,
-    /// A PostgreSQL schema to keep the ledger in [CHRONICLE_PG_SCHEMA].
+    /// A PostgreSQL schema to keep the ledger in, created when absent [CHRONICLE_PG_SCHEMA].
     #[arg(long, value_name = "NAME")]
     pg_schema: Option<String>,
 }
@@ -123,6 +123,9 @@ struct DemoArgs {
     /// Database URL instead of the embedded SQLite [CHRONICLE_DATABASE_URL].
     #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
     database: Option<String>,
+    /// A PostgreSQL schema to keep the ledger in [CHRONICLE_PG_SCHEMA].
+    #[arg(long, value_name = "NAME")]
+    pg_schema: Option<String>,
     /// Size multiplier: 1 is about 6,000 entries; 0.05 is a few hundred.
     #[arg(long, default_value_t = 1.0, value_name = "N")]
     scale: f64,
@@ -191,6 +194,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let flags = Layer {
                 data_dir: a.data_dir,
                 database_url: a.database,
+                pg_schema: a.pg_schema,
                 ..Layer::default()
             };
             demo::run(&Settings::load(config, flags)?, a.scale, a.json).await?;

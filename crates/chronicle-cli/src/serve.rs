@@ -3,7 +3,7 @@
 
 use crate::demo;
 use crate::settings::Settings;
-use crate::store::{load_schema, open_store_in};
+use crate::store::{load_schema, open_store};
 use anyhow::{Context, Result};
 use chronicle_core::schema::Schema;
 use chronicle_engine::checkpoints::CheckpointSigner;
@@ -26,13 +26,7 @@ pub async fn run(settings: &Settings, load_demo: bool) -> Result<()> {
         config_file = ?settings.config_file,
         "starting chronicle"
     );
-    let store = open_store_in(
-        settings.database_url.as_deref(),
-        settings.pg_schema.as_deref(),
-        &settings.data_dir,
-        schema.clone(),
-    )
-    .await?;
+    let store = open_store(settings.location(), schema.clone()).await?.store;
     if load_demo {
         if store.head().await?.tree_size == 0 {
             let loaded = demo::load(&*store, 1.0, false)

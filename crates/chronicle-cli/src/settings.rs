@@ -269,10 +269,23 @@ impl Settings {
             .unwrap_or_else(|| self.data_dir.join("checkpoint.key"))
     }
 
-    /// Where the ledger lives, fit for a log line: the database URL with its password masked,
-    /// or the SQLite file.
+    /// Where the ledger lives, for [`crate::store::open_store`].
+    pub fn location(&self) -> crate::store::Location<'_> {
+        crate::store::Location {
+            database_url: self.database_url.as_deref(),
+            pg_schema: self.pg_schema.as_deref(),
+            data_dir: &self.data_dir,
+        }
+    }
+
+    /// Where the ledger lives, fit for a log line: the database URL with its password masked
+    /// (and the PostgreSQL schema, when one is named), or the SQLite file.
     pub fn describe_store(&self) -> String {
         match &self.database_url {
+            Some(url) if crate::store::is_postgres(url) => match &self.pg_schema {
+                Some(schema) => format!("{} schema {schema}", mask_url(url)),
+                None => mask_url(url),
+            },
             Some(url) => mask_url(url),
             None => self
                 .data_dir

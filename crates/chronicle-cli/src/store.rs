@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use chronicle_core::schema::Schema;
+use chronicle_postgres::{PgConfig, PgStore};
 use chronicle_sqlite::{SqliteConfig, SqliteStore};
 use chronicle_store::Store;
 use std::path::{Path, PathBuf};
@@ -15,61 +16,98 @@ pub fn sqlite_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SQLITE_FILE)
 }
 
-/// Opens (creating when absent) the ledger: the database at `database_url` when one is
-/// given, else the embedded SQLite file in `data_dir`.
-pub async fn open_store(
-    database_url: Option<&str>,
-    data_dir: &Path,
-    schema: Arc<Schema>,
-) -> Result<Arc<dyn Store>> {
-    open_store_in(database_url, None, data_dir, schema).await
+/// Where a ledger lives: the database at `database_url` when one is given, else the embedded
+/// SQLite file in `data_dir`.
+#[derive(Clone, Copy, Debug)]
+pub struct Location<'a> {
+    pub database_url: Option<&'a str>,
+    /// The PostgreSQL schema holding every table (created when absent); PostgreSQL only.
+    pub pg_schema: Option<&'a str>,
+    pub data_dir: &'a Path,
 }
 
-/// [`open_store`], keeping PostgreSQL's tables in `pg_schema` when one is named.
-pub async fn open_store_in(
-    database_url: Option<&str>,
-    pg_schema: Option<&str>,
-    data_dir: &Path,
-    schema: Arc<Schema>,
-) -> Result<Arc<dyn Store>> {
-    match database_url {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let mut config = chronicle_postgres::PgConfig::new(url, schema);
-            config.search_path = pg_schema.map(str::to_owned);
-            let store = chronicle_postgres::PgStore::connect(config)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot open the PostgreSQL ledger {}",
-                        crate::settings::mask_url(url)
-                    )
-                })?;
-            Ok(Arc::new(store))
+/// An opened ledger.
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    /// No ledger was there before: opening created an empty one (a new SQLite file, or a
+    /// PostgreSQL schema migrated from nothing).
+    pub created: bool,
+}
+
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl Location<'_> {
+    /// The SQLite file of an embedded ledger; None for PostgreSQL (or an unsupported URL).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        match self.database_url {
+            None => Some(sqlite_path(self.data_dir)),
+            Some(url) if url.starts_with("sqlite:") => Some(PathBuf::from(
+                url.trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:"),
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Opens (creating when absent) the ledger at `at`.
+pub async fn open_store(at: Location<'_>, schema: Arc<Schema>) -> Result<Opened> {
+    match at.database_url {
+        Some(url) if is_postgres(url) => {
+            let mut config = PgConfig::new(url, schema);
+            config.search_path = at.pg_schema.map(str::to_owned);
+            let store = PgStore::connect(config).await.with_context(|| {
+                let schema = at
+                    .pg_schema
+                    .map(|s| format!(" (schema {s})"))
+                    .unwrap_or_default();
+                format!(
+                    "cannot open the PostgreSQL ledger {}{schema}",
+                    crate::settings::mask_url(url)
+                )
+            })?;
+            let created = store.migrated().from == 0;
+            Ok(Opened {
+                store: Arc::new(store),
+                created,
+            })
         }
         Some(url) if url.starts_with("sqlite:") => {
-            let path = url
-                .trim_start_matches("sqlite://")
-                .trim_start_matches("sqlite:");
-            open_sqlite(Path::new(path), schema).await
+            warn_unused_pg_schema(at.pg_schema);
+            let path = at.sqlite_file().unwrap_or_default();
+            open_sqlite(&path, schema).await
         }
         Some(url) => bail!(
             "unsupported database URL {}: expected postgres://... or sqlite:PATH",
             crate::settings::mask_url(url)
         ),
         None => {
-            std::fs::create_dir_all(data_dir).with_context(|| {
-                format!("cannot create the data directory {}", data_dir.display())
+            warn_unused_pg_schema(at.pg_schema);
+            std::fs::create_dir_all(at.data_dir).with_context(|| {
+                format!("cannot create the data directory {}", at.data_dir.display())
             })?;
-            open_sqlite(&sqlite_path(data_dir), schema).await
+            open_sqlite(&sqlite_path(at.data_dir), schema).await
         }
     }
 }
 
-async fn open_sqlite(path: &Path, schema: Arc<Schema>) -> Result<Arc<dyn Store>> {
+fn warn_unused_pg_schema(pg_schema: Option<&str>) {
+    if let Some(s) = pg_schema {
+        tracing::warn!("pg_schema {s:?} ignored: the ledger is not on PostgreSQL");
+    }
+}
+
+async fn open_sqlite(path: &Path, schema: Arc<Schema>) -> Result<Opened> {
+    let created = !path.exists();
     let store = SqliteStore::open(SqliteConfig::new(path, schema))
         .await
         .with_context(|| format!("cannot open the SQLite ledger {}", path.display()))?;
-    Ok(Arc::new(store))
+    Ok(Opened {
+        store: Arc::new(store),
+        created,
+    })
 }
 
 /// Reads a schema file (TOML, or JSON when it starts with `{`).

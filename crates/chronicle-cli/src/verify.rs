@@ -4,7 +4,7 @@
 
 use crate::progress;
 use crate::settings::Settings;
-use crate::store::{open_store_in, sqlite_path};
+use crate::store::open_store;
 use anyhow::{Context, Result, bail};
 use chronicle_core::schema::Schema;
 use chronicle_core::write::EventInput;
@@ -17,23 +17,24 @@ use std::sync::Arc;
 
 /// Verifies the ledger; `Ok(true)` when it checks.
 pub async fn run(settings: &Settings, json: bool, keys: &[String]) -> Result<bool> {
-    if settings.database_url.is_none() {
-        // Opening would create an empty ledger, which verifies trivially: refuse instead.
-        let path = sqlite_path(&settings.data_dir);
-        if !path.is_file() {
-            bail!("no ledger at {} (is --data-dir right?)", path.display());
-        }
+    let at = settings.location();
+    // Opening would create an empty ledger, which verifies trivially: refuse instead.
+    if let Some(path) = at.sqlite_file()
+        && !path.is_file()
+    {
+        bail!("no ledger at {} (is --data-dir right?)", path.display());
     }
     // Verification reads stored rows only; the schema plays no part.
-    let opened = open_store_in(
-        settings.database_url.as_deref(),
-        settings.pg_schema.as_deref(),
-        &settings.data_dir,
-        Arc::new(Schema::default()),
-    )
-    .await;
-    let store = match opened {
-        Ok(store) => store,
+    let store = match open_store(at, Arc::new(Schema::default())).await {
+        Ok(opened) if opened.created => {
+            // PostgreSQL cannot be asked without creating: the migration just made an empty
+            // ledger where none was. Say so rather than pass.
+            bail!(
+                "no ledger in {} (is --pg-schema right?); an empty one has now been created there",
+                settings.describe_store()
+            )
+        }
+        Ok(opened) => opened.store,
         Err(e) => match e.chain().find_map(|c| c.downcast_ref::<StoreError>()) {
             Some(StoreError::Corrupt(detail)) => {
                 print_corrupt(detail, &settings.describe_store(), json)?;

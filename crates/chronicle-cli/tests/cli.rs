@@ -189,6 +189,13 @@ fn usage_errors_exit_with_status_2() {
     );
     let o = run(t.path(), &["demo", "--scale", "-1", "--data-dir", "x"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // The benchmark writes only into a throwaway PostgreSQL schema: any other URL is refused.
+    let o = run(
+        t.path(),
+        &["bench", "ingest", "--database", "sqlite:real.db", "--json"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!t.path().join("real.db").exists());
 }
 
 #[test]
@@ -999,43 +1006,84 @@ async fn a_staged_rollback_killed_mid_way_resumes_on_restart_and_ends_as_an_unin
     assert_eq!(code, Some(0), "{report}");
 }
 
-/// PostgreSQL from the CLI: serve and verify on a database URL, in a schema of the test's own.
-#[tokio::test]
-async fn serve_and_verify_work_on_postgresql() {
+// ---- PostgreSQL: each test in a schema of its own, dropped at the end.
+
+/// A connection to the test database (`CHRONICLE_TEST_DATABASE_URL`), or None with a visible
+/// line when no server answers; with `CHRONICLE_REQUIRE_PG=1` that fails the test instead.
+async fn postgres() -> Option<(String, sqlx::PgConnection)> {
+    use sqlx::ConnectOptions;
     let url = std::env::var("CHRONICLE_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let reachable = std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:5432".parse().unwrap(),
-        Duration::from_secs(2),
-    )
-    .is_ok()
-        || !url.contains("127.0.0.1:5432");
-    if !reachable {
-        assert!(
-            std::env::var("CHRONICLE_REQUIRE_PG").as_deref() != Ok("1"),
-            "PostgreSQL not reachable at {url} and CHRONICLE_REQUIRE_PG=1"
-        );
-        println!("SKIPPED: PostgreSQL not reachable at {url}");
-        return;
-    }
-    let (t, data) = tempdir();
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a valid test URL");
+    let why = match tokio::time::timeout(Duration::from_secs(5), options.connect()).await {
+        Ok(Ok(conn)) => return Some((url, conn)),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timed out".to_owned(),
+    };
+    assert!(
+        std::env::var("CHRONICLE_REQUIRE_PG").as_deref() != Ok("1"),
+        "PostgreSQL not reachable at {url} ({why}) and CHRONICLE_REQUIRE_PG=1"
+    );
+    // Straight to the process's stderr: the harness swallows println! of a passing test.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: PostgreSQL not reachable at {url} ({why})"
+    );
+    None
+}
+
+/// A schema name no other test or run uses.
+fn pg_schema_name(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    let schema = format!("ct_cli_{}_{nanos}", std::process::id());
+    format!("ct_cli_{tag}_{}_{nanos}", std::process::id())
+}
+
+async fn pg_schema_exists(conn: &mut sqlx::PgConnection, name: &str) -> bool {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+async fn drop_pg_schema(conn: &mut sqlx::PgConnection, name: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+    )))
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn demo_serve_and_verify_work_on_postgresql_in_a_schema_of_their_own() {
+    let Some((url, mut conn)) = postgres().await else {
+        return;
+    };
+    let (t, data) = tempdir();
+    let schema = pg_schema_name("serve");
     // Server and verifier share the checkpoint key through the settings file.
     std::fs::write(
         t.path().join("chronicle.toml"),
         format!("checkpoint_key_file = {:?}\n", data.join("checkpoint.key")),
     )
     .unwrap();
-    let client = reqwest::Client::new();
-    let server = Server::start(
+    let pg = ["--database", url.as_str(), "--pg-schema", schema.as_str()];
+
+    let o = run(
         t.path(),
-        &data,
-        &["--database", &url, "--pg-schema", &schema],
+        &[&["demo", "--scale", "0.05", "--json"][..], &pg[..]].concat(),
     );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let demo_entries = json_of(&o)["entries"].as_u64().unwrap();
+    assert!(json_of(&o)["location"].as_str().unwrap().contains(&schema));
+
+    let client = reqwest::Client::new();
+    let server = Server::start(t.path(), &data, &pg);
     server.ready(&client).await;
     post(
         &client,
@@ -1049,41 +1097,44 @@ async fn serve_and_verify_work_on_postgresql() {
         "postgres"
     );
     server.kill_9();
+    // Nothing of the test's went outside its schema.
+    assert!(pg_schema_exists(&mut conn, &schema).await);
+
+    let o = run(t.path(), &[&["verify", "--json"][..], &pg[..]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let report = json_of(&o);
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(
+        report["tree_size"].as_u64().unwrap() > demo_entries,
+        "{report}"
+    );
+
+    // A schema that holds no ledger is an error, not a pass.
+    let empty = pg_schema_name("empty");
     let o = run(
         t.path(),
-        &[
-            "verify",
-            "--database",
-            &url,
-            "--pg-schema",
-            &schema,
-            "--json",
-        ],
+        &["verify", "--database", &url, "--pg-schema", &empty],
     );
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    assert_eq!(json_of(&o)["tree_size"], 1);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("no ledger in"), "{}", stderr(&o));
+
+    drop_pg_schema(&mut conn, &schema).await;
+    drop_pg_schema(&mut conn, &empty).await;
 }
 
-#[test]
-fn bench_ingest_runs_on_postgresql_in_a_throwaway_schema() {
-    let url = std::env::var("CHRONICLE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    if std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:5432".parse().unwrap(),
-        Duration::from_secs(2),
-    )
-    .is_err()
-        && url.contains("127.0.0.1:5432")
-    {
-        assert!(
-            std::env::var("CHRONICLE_REQUIRE_PG").as_deref() != Ok("1"),
-            "PostgreSQL not reachable at {url} and CHRONICLE_REQUIRE_PG=1"
-        );
-        println!("SKIPPED: PostgreSQL not reachable at {url}");
+#[tokio::test]
+async fn bench_ingest_runs_on_postgresql_in_a_throwaway_schema_it_drops() {
+    let Some((url, mut conn)) = postgres().await else {
         return;
-    }
+    };
     let (t, _) = tempdir();
     let report = bench(t.path(), &["--database", &url]);
     assert_eq!(report["target"], "postgres-http-in-process", "{report}");
     check_bench(&report);
+    let schema = report["pg_schema"].as_str().expect("the schema is named");
+    assert!(schema.starts_with("chronicle_bench_"), "{report}");
+    assert!(
+        !pg_schema_exists(&mut conn, schema).await,
+        "{schema} was dropped"
+    );
 }

@@ -13,9 +13,10 @@
 mod target;
 
 use crate::progress;
-use crate::store::{open_store, open_store_in};
+use crate::store::{Location, is_postgres, open_store};
 use anyhow::{Context, Result, bail};
 use chronicle_core::schema::Schema;
+use chronicle_postgres::PgStore;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -41,8 +42,9 @@ pub struct IngestArgs {
     /// Benchmark a running server over HTTP instead (e.g. http://127.0.0.1:8080).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
-    /// Benchmark on PostgreSQL (postgres://...), in a fresh schema `chronicle_bench_<pid>_<time>`
-    /// of its own that is dropped afterwards: real data is never touched.
+    /// Benchmark on PostgreSQL (postgres://...). The run creates a fresh schema of its own,
+    /// `chronicle_bench_<pid>_<unix time>`, and drops it when it ends (also after an error or
+    /// Ctrl-C): the database's other schemas, real ledgers included, are never touched.
     #[arg(long, value_name = "DATABASE_URL", conflicts_with_all = ["url", "data_dir"])]
     pub database: Option<String>,
     /// Call the store directly instead of through an in-process HTTP server.
@@ -115,6 +117,8 @@ struct Report {
     target: &'static str,
     url: Option<String>,
     data_dir: Option<String>,
+    /// The throwaway PostgreSQL schema of a `--database` run (dropped when the run ends).
+    pg_schema: Option<String>,
     results: Vec<ModeResult>,
     /// Database growth for the entries written; unknown when a remote server does not
     /// publish its size in /metrics.
@@ -122,6 +126,32 @@ struct Report {
 }
 
 pub async fn ingest(args: IngestArgs) -> Result<()> {
+    let Some(url) = &args.database else {
+        return run_ingest(&args, None).await;
+    };
+    if !is_postgres(url) {
+        bail!(
+            "bench ingest --database takes a PostgreSQL URL (postgres://...); the embedded \
+             ledger is benchmarked without it, in a temporary directory"
+        );
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let schema = format!("chronicle_bench_{}_{secs}", std::process::id());
+    // The schema goes however the run ends: finished, failed, or interrupted with Ctrl-C.
+    let outcome = tokio::select! {
+        r = run_ingest(&args, Some(&schema)) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let dropped = PgStore::drop_schema(url, &schema)
+        .await
+        .with_context(|| format!("cannot drop the benchmark schema {schema}"));
+    outcome.and(dropped)
+}
+
+/// The benchmark; on PostgreSQL (`--database`) in the schema `pg_schema`.
+async fn run_ingest(args: &IngestArgs, pg_schema: Option<&str>) -> Result<()> {
     let modes: &[Mode] = match args.mode {
         Mode::Both => &[Mode::Bulk, Mode::Single],
         Mode::Bulk => &[Mode::Bulk],
@@ -131,8 +161,6 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
     // The in-process ledger lives in the chosen or a temporary directory; the temporary one
     // is removed when `_temp` drops at the end.
     let mut _temp = None;
-    // A PostgreSQL benchmark's schema, dropped at the end.
-    let mut pg_bench_schema: Option<(String, String)> = None;
     let (target, store, data_dir, kind) = match &args.url {
         Some(url) => (
             Target::http(url.trim_end_matches('/'), args.clients)?,
@@ -153,17 +181,12 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
                     path
                 }
             };
-            let store = match &args.database {
-                Some(url) => {
-                    let secs = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs());
-                    let name = format!("chronicle_bench_{}_{secs}", std::process::id());
-                    pg_bench_schema = Some((url.clone(), name.clone()));
-                    open_store_in(Some(url), Some(&name), &dir, Arc::new(Schema::default())).await?
-                }
-                None => open_store(None, &dir, Arc::new(Schema::default())).await?,
+            let at = Location {
+                database_url: args.database.as_deref(),
+                pg_schema,
+                data_dir: &dir,
             };
+            let store = open_store(at, Arc::new(Schema::default())).await?.store;
             let target = if args.no_http {
                 Target::Store(store.clone())
             } else {
@@ -179,7 +202,9 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
                 (false, false) => "http-in-process",
                 (false, true) => "postgres-http-in-process",
             };
-            (target, Some(store), Some(dir), kind)
+            // A PostgreSQL run keeps nothing in the directory: no SQLite file, no WAL.
+            let dir = args.database.is_none().then_some(dir);
+            (target, Some(store), dir, kind)
         }
     };
     let target = Arc::new(target);
@@ -243,6 +268,7 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
         } else {
             data_dir.map(|d| d.display().to_string())
         },
+        pg_schema: pg_schema.map(str::to_owned),
         results,
         database,
     };
@@ -252,12 +278,6 @@ pub async fn ingest(args: IngestArgs) -> Result<()> {
         print_table(&report);
     }
     target.shutdown().await;
-    if let Some((url, schema)) = pg_bench_schema {
-        drop(store);
-        chronicle_postgres::PgStore::drop_schema(&url, &schema)
-            .await
-            .with_context(|| format!("cannot drop the benchmark schema {schema}"))?;
-    }
     Ok(())
 }
 
@@ -342,12 +362,14 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn print_table(r: &Report) {
-    let where_ = match (r.target, &r.url, &r.data_dir) {
-        ("http", Some(url), _) => format!("server at {url}"),
-        ("http-in-process", Some(url), dir) => {
-            format!("in-process server at {url}, {}", describe_dir(dir))
-        }
-        (_, _, dir) => format!("store called directly, {}", describe_dir(dir)),
+    let ledger = match &r.pg_schema {
+        Some(schema) => format!("PostgreSQL schema {schema} (dropped at the end)"),
+        None => describe_dir(&r.data_dir),
+    };
+    let where_ = match (r.target, &r.url) {
+        ("http", Some(url)) => format!("server at {url}"),
+        (_, Some(url)) => format!("in-process server at {url}, {ledger}"),
+        (_, None) => format!("store called directly, {ledger}"),
     };
     println!("chronicle bench ingest: {where_}");
     println!(

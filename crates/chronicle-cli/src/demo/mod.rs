@@ -14,7 +14,7 @@ mod world;
 
 use crate::progress;
 use crate::settings::Settings;
-use crate::store::open_store_in;
+use crate::store::open_store;
 use anyhow::{Context, Result, bail};
 use chronicle_core::schema::Schema;
 use chronicle_core::timefmt;
@@ -175,13 +175,9 @@ pub async fn run(settings: &Settings, scale: f64, json: bool) -> Result<()> {
     if !(scale.is_finite() && scale > 0.0) {
         bail!("--scale must be a positive number, such as 0.1 or 2");
     }
-    let store = open_store_in(
-        settings.database_url.as_deref(),
-        settings.pg_schema.as_deref(),
-        &settings.data_dir,
-        Arc::new(schema()?),
-    )
-    .await?;
+    let store = open_store(settings.location(), Arc::new(schema()?))
+        .await?
+        .store;
     let location = settings.describe_store();
     let loaded = load(&*store, scale, json)
         .await
