@@ -91,8 +91,12 @@ pub fn server_config(settings: &Settings) -> Result<ServerConfig> {
         if let Some(n) = c.every_secs {
             config.checkpoints.every_secs = n;
         }
-        config.checkpoints.witnesses = c.witnesses.clone();
-        config.checkpoints.previous_keys = c.previous_keys.clone();
+        if let Some(keys) = &c.witnesses {
+            config.checkpoints.witnesses = keys.clone();
+        }
+        if let Some(keys) = &c.previous_keys {
+            config.checkpoints.previous_keys = keys.clone();
+        }
     }
     // The signing key lives beside the data (mode 0600), created on first start. Its name is
     // the checkpoint origin. Several nodes on one database must share one key file.

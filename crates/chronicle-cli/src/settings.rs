@@ -4,13 +4,18 @@
 //!
 //! The file uses the setting names below as top-level keys (`data_dir = "..."`); relative
 //! paths in it are relative to the file's directory. Environment variables are the same names
-//! in upper case after `CHRONICLE_` (`CHRONICLE_DATA_DIR`). Unknown keys in the file are an
-//! error; unknown `CHRONICLE_*` variables are a warning (a typo must not go unnoticed, and a
-//! variable meant for another tool must not stop the server).
+//! in upper case after `CHRONICLE_` (`CHRONICLE_DATA_DIR`); a key of a table takes `__`
+//! (`CHRONICLE_APPROVAL__MAX_ENTITIES` for `[approval] max_entities`, see [`tables`]).
+//! Unknown keys in the file are an error; unknown `CHRONICLE_*` variables are a warning (a
+//! typo must not go unnoticed, and a variable meant for another tool must not stop the
+//! server).
+
+mod tables;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+pub use tables::{ApprovalTable, CheckpointTable};
 
 pub const DEFAULT_DATA_DIR: &str = "./chronicle-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -58,24 +63,10 @@ pub struct Layer {
     pub pg_schema: Option<String>,
     /// The checkpoint signing key [default: <data-dir>/checkpoint.key, created when absent].
     pub checkpoint_key_file: Option<PathBuf>,
-    /// `[approval]`: when a rollback needs approval (file only).
-    pub approval: Option<chronicle_engine::ApprovalPolicy>,
-    /// `[checkpoints]`: cadence and witnesses (file only).
-    pub checkpoints: Option<CheckpointFile>,
-}
-
-/// The `[checkpoints]` table of `chronicle.toml`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CheckpointFile {
-    pub every_entries: Option<u64>,
-    pub every_secs: Option<u64>,
-    /// Cosigner verifier keys (C2SP tlog-cosignature, type 0x04) of accepted witnesses.
-    #[serde(default)]
-    pub witnesses: Vec<String>,
-    /// Verifier keys of earlier signing keys.
-    #[serde(default)]
-    pub previous_keys: Vec<String>,
+    /// `[approval]`: when a rollback needs approval (`CHRONICLE_APPROVAL__<KEY>`).
+    pub approval: Option<ApprovalTable>,
+    /// `[checkpoints]`: cadence and witnesses (`CHRONICLE_CHECKPOINTS__<KEY>`).
+    pub checkpoints: Option<CheckpointTable>,
 }
 
 impl Layer {
@@ -93,8 +84,8 @@ impl Layer {
             max_page_size: over.max_page_size.or(self.max_page_size),
             pg_schema: over.pg_schema.or(self.pg_schema),
             checkpoint_key_file: over.checkpoint_key_file.or(self.checkpoint_key_file),
-            approval: over.approval.or(self.approval),
-            checkpoints: over.checkpoints.or(self.checkpoints),
+            approval: tables::merge(self.approval, over.approval, ApprovalTable::then),
+            checkpoints: tables::merge(self.checkpoints, over.checkpoints, CheckpointTable::then),
         }
     }
 
@@ -164,7 +155,28 @@ impl Layer {
                 "pg_schema" => layer.pg_schema = Some(value.clone()),
                 "checkpoint_key_file" => layer.checkpoint_key_file = Some(PathBuf::from(value)),
                 _ if OTHER_VARIABLES.contains(&name.as_str()) => {}
-                _ => unknown.push(name.clone()),
+                nested => {
+                    // A key of a table: `<table>__<key>`.
+                    let known = match nested.split_once("__") {
+                        Some(("approval", k)) => {
+                            let mut t = layer.approval.take().unwrap_or_default();
+                            let known = t.set(k, value).map_err(|w| anyhow::anyhow!(bad(w)))?;
+                            layer.approval = Some(t).filter(|t| *t != ApprovalTable::default());
+                            known
+                        }
+                        Some(("checkpoints", k)) => {
+                            let mut t = layer.checkpoints.take().unwrap_or_default();
+                            let known = t.set(k, value).map_err(|w| anyhow::anyhow!(bad(w)))?;
+                            layer.checkpoints =
+                                Some(t).filter(|t| *t != CheckpointTable::default());
+                            known
+                        }
+                        _ => false,
+                    };
+                    if !known {
+                        unknown.push(name.clone());
+                    }
+                }
             }
         }
         Ok((layer, unknown))
@@ -186,8 +198,9 @@ pub struct Settings {
     pub max_page_size: Option<usize>,
     pub pg_schema: Option<String>,
     pub checkpoint_key_file: Option<PathBuf>,
+    /// The `[approval]` policy, when any layer set a key of it.
     pub approval: Option<chronicle_engine::ApprovalPolicy>,
-    pub checkpoints: Option<CheckpointFile>,
+    pub checkpoints: Option<CheckpointTable>,
     /// Where the file layer came from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -255,7 +268,7 @@ impl Settings {
             max_page_size: l.max_page_size,
             pg_schema: l.pg_schema,
             checkpoint_key_file: l.checkpoint_key_file,
-            approval: l.approval,
+            approval: l.approval.as_ref().map(ApprovalTable::policy),
             checkpoints: l.checkpoints,
             config_file,
         };
@@ -297,8 +310,14 @@ impl Settings {
 }
 
 pub fn known_variables() -> Vec<String> {
+    let nested = |table: &'static str, keys: &'static [&'static str]| {
+        keys.iter().map(move |k| format!("{table}__{k}"))
+    };
     SETTINGS
         .iter()
+        .map(|s| (*s).to_owned())
+        .chain(nested("approval", tables::APPROVAL_KEYS))
+        .chain(nested("checkpoints", tables::CHECKPOINT_KEYS))
         .map(|s| format!("CHRONICLE_{}", s.to_uppercase()))
         .chain(OTHER_VARIABLES.iter().map(|s| (*s).to_owned()))
         .collect()
@@ -462,6 +481,53 @@ mod tests {
             (PathBuf::from(DEFAULT_DATA_DIR), DEFAULT_LISTEN, None)
         );
         assert!(unknown.is_empty());
+    }
+
+    #[test]
+    fn table_keys_layer_one_at_a_time_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chronicle.toml");
+        std::fs::write(
+            &file,
+            "[approval]\nmax_entities = 50\nentity_types = [\"invoice\"]\n\
+             [checkpoints]\nevery_entries = 10\n",
+        )
+        .unwrap();
+        let env = vars(&[
+            ("CHRONICLE_APPROVAL__MAX_ENTITIES", "0"),
+            ("CHRONICLE_APPROVAL__IMPACT", "high"),
+            ("CHRONICLE_CHECKPOINTS__WITNESSES", "w1, w2"),
+            ("CHRONICLE_APPROVAL__MAXIMUM", "1"),
+        ]);
+        let (s, unknown) = Settings::resolve(Some(&file), &env, None, Layer::default()).unwrap();
+        let policy = s.approval.unwrap();
+        assert_eq!(policy.max_entities, Some(0));
+        assert_eq!(policy.entity_types, ["invoice"]);
+        assert_eq!(policy.impact, Some(chronicle_core::Impact::High));
+        assert_eq!(policy.approvals, 1, "the engine's default");
+        let checkpoints = s.checkpoints.unwrap();
+        assert_eq!(checkpoints.every_entries, Some(10));
+        assert_eq!(checkpoints.witnesses.unwrap(), ["w1", "w2"]);
+        assert_eq!(unknown, ["CHRONICLE_APPROVAL__MAXIMUM"]);
+        assert!(known_variables().contains(&"CHRONICLE_APPROVAL__MAX_ENTITIES".to_owned()));
+
+        // The environment alone makes a policy; nothing anywhere leaves the server's default.
+        let env = vars(&[("CHRONICLE_APPROVAL__APPROVALS", "2")]);
+        let (s, _) = Settings::resolve(None, &env, None, Layer::default()).unwrap();
+        assert_eq!(s.approval.unwrap().approvals, 2);
+        let (s, _) = Settings::resolve(None, &[], None, Layer::default()).unwrap();
+        assert_eq!((s.approval, s.checkpoints), (None, None));
+
+        for (name, value) in [
+            ("CHRONICLE_APPROVAL__IMPACT", "severe"),
+            ("CHRONICLE_APPROVAL__APPROVALS", "many"),
+        ] {
+            let err = Settings::resolve(None, &vars(&[(name, value)]), None, Layer::default())
+                .unwrap_err();
+            assert!(format!("{err:#}").contains(name), "{err:#}");
+        }
+        std::fs::write(&file, "[approval]\nmaximum = 1\n").unwrap();
+        assert!(Settings::resolve(Some(&file), &[], None, Layer::default()).is_err());
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn trusted_keys(settings: &Settings, keys: &[String]) -> Result<Vec<String>> {
         trusted.push(signer.vkey());
     }
     if let Some(c) = &settings.checkpoints {
-        trusted.extend(c.previous_keys.iter().cloned());
+        trusted.extend(c.previous_keys.iter().flatten().cloned());
     }
     Ok(trusted)
 }

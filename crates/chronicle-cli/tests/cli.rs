@@ -75,7 +75,13 @@ struct Server {
 
 impl Server {
     fn start(cwd: &Path, data: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(cwd, data, extra, &[])
+    }
+
+    /// [`Server::start`] with `CHRONICLE_*` variables set.
+    fn start_with_env(cwd: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = chronicle(cwd)
+            .envs(env.iter().copied())
             .args([
                 "serve",
                 "--data-dir",
@@ -829,6 +835,47 @@ async fn rollback_preview_and_apply_restore_a_bulk_delete_and_strict_conflicts_e
     assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
     let o = remote(t.path(), &server, &["rollback", "apply"]);
     assert_eq!(o.status.code(), Some(2), "a target is required");
+}
+
+#[tokio::test]
+async fn a_server_whose_policy_says_max_entities_0_answers_202_awaiting_approval() {
+    let client = reqwest::Client::new();
+    // The same policy from the settings file and from the environment.
+    for from_env in [false, true] {
+        let (t, data) = tempdir();
+        let server = if from_env {
+            Server::start_with_env(
+                t.path(),
+                &data,
+                &[],
+                &[("CHRONICLE_APPROVAL__MAX_ENTITIES", "0")],
+            )
+        } else {
+            std::fs::write(
+                t.path().join("chronicle.toml"),
+                "[approval]\nmax_entities = 0\n",
+            )
+            .unwrap();
+            Server::start(t.path(), &data, &[])
+        };
+        server.ready(&client).await;
+        let bulk = created_then_deleted(&client, &server, 2).await;
+        let r = client
+            .post(format!("{}/v1/rollbacks", server.base))
+            .json(&json!({"target": {"kind": "bulk", "bulk_id": bulk}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "from_env = {from_env}");
+        let record: Value = r.json().await.unwrap();
+        assert_eq!(record["status"], "awaiting_approval", "{record}");
+        assert_eq!(record["required_approvals"], 1, "{record}");
+        // Nothing restored while it waits.
+        assert_eq!(
+            get(&client, &server, "/v1/entities/note/n0").await["deleted"],
+            true
+        );
+    }
 }
 
 #[tokio::test]
