@@ -5,10 +5,11 @@
 //! - [`settings`]: defaults → `chronicle.toml` → `CHRONICLE_*` → flags.
 //! - [`store`]: `open_store`, the one place that picks a backend.
 //! - [`serve`], [`verify`], [`demo`], [`bench`]: one module per command.
-//! - [`remote`], [`rollback`]: commands that talk to a running server over HTTP.
+//! - [`remote`], [`rollback`], [`snapshot`]: commands that talk to a running server over HTTP.
 //! - [`progress`]: progress bars that appear only for a person at a terminal.
 //!
-//! Exit status: 0 success; 1 the ledger does not verify; 2 bad usage or an error.
+//! Exit status: 0 success; 1 the ledger does not verify, or a server refused a request (or a
+//! rollback it ran failed); 2 bad usage, an unreachable server, or another error.
 
 mod bench;
 mod demo;
@@ -17,6 +18,7 @@ mod remote;
 mod rollback;
 mod serve;
 mod settings;
+mod snapshot;
 mod store;
 mod verify;
 
@@ -68,7 +70,7 @@ enum Command {
         #[command(flatten)]
         remote: remote::Remote,
         #[command(subcommand)]
-        command: rollback::SnapshotCommand,
+        command: snapshot::SnapshotCommand,
     },
 }
 
@@ -202,7 +204,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         // The benchmark never reads the configured ledger: it must not write into real data.
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a).await?,
         Command::Rollback { remote, command } => return rollback::run(&remote, *command).await,
-        Command::Snapshot { remote, command } => return rollback::snapshot(&remote, command).await,
+        Command::Snapshot { remote, command } => return snapshot::run(&remote, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,59 +1,78 @@
-//! `chronicle rollback ...` and `chronicle snapshot ...`: the rollback engine of a running
-//! server, over HTTP (see docs/API.md "Rollbacks" and "Snapshots").
+//! `chronicle rollback ...`: the rollback engine of a running server, over HTTP (see
+//! docs/API.md "Rollbacks"). The server plans, approves, runs and verifies; this module builds
+//! the requests, follows a running rollback with a progress bar, and prints what came back.
+
+mod print;
 
 use crate::progress;
 use crate::remote::{Answer, Remote, show};
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
+use print::{print_list, print_plan, print_record};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum RollbackCommand {
-    /// Show the plan (what changes, conflicts, skips, approval needed); writes nothing.
+    /// Show the plan (each operation, conflicts, skips, whether approval is needed); writes
+    /// nothing.
     Preview(TargetArgs),
-    /// Request the rollback; a staged one shows a progress bar until it ends.
+    /// Request the rollback. It runs at once, or waits for approval when the server's policy
+    /// says so; a staged one is followed with a progress bar until it ends (exit 1 when it
+    /// fails or is stopped).
     Apply(ApplyArgs),
-    /// Show a rollback: status, progress, verification.
+    /// Show a rollback: status, plan counts, progress, approvals, verification.
     Status { id: String },
-    /// List rollbacks, oldest first.
+    /// List every rollback, oldest first.
     List,
-    /// Approve (role approver, never the requester).
+    /// Approve a rollback awaiting approval (role approver, never its requester).
     Approve(Decision),
-    /// Reject (role approver).
+    /// Reject a rollback awaiting approval (role approver).
     Reject(Decision),
     /// Pause a running staged rollback after its current stage.
     Pause { id: String },
-    /// Resume a paused rollback from its last checkpoint.
-    Resume { id: String },
-    /// Emergency stop: no further stage starts.
+    /// Resume a paused rollback from its last committed stage, and follow it to the end.
+    Resume {
+        id: String,
+        /// Return as soon as the server accepted it.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Emergency stop: no further stage starts (committed stages stay; undo them with
+    /// `apply --rollback ID`).
     Stop { id: String },
 }
 
 #[derive(Debug, Args)]
 pub struct Decision {
     pub id: String,
-    #[arg(long)]
+    /// Why: recorded with the decision.
+    #[arg(long, value_name = "TEXT")]
     pub justification: String,
 }
 
 /// What to roll back: exactly one target.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Target (exactly one)")]
 pub struct TargetArgs {
     /// One entry (a bulk or transaction entry stands for the whole batch).
     #[arg(long, value_name = "ID")]
     pub entry: Option<String>,
+    /// Every change of a bulk request (its bulk_id).
     #[arg(long, value_name = "ID")]
     pub bulk: Option<String>,
+    /// Every change of a transaction.
     #[arg(long, value_name = "ID")]
     pub transaction: Option<String>,
+    /// Every change made under a correlation id.
     #[arg(long, value_name = "ID")]
     pub correlation: Option<String>,
-    /// One entity, with --version N or --as-of TIME.
+    /// One entity, back to --version N or to --as-of TIME.
     #[arg(long, value_name = "TYPE/ID")]
     pub entity: Option<String>,
-    #[arg(long, value_name = "N")]
+    /// The version of --entity to bring back.
+    #[arg(long, value_name = "N", requires = "entity")]
     pub version: Option<u64>,
     /// RFC 3339 time, for --entity or --types.
     #[arg(long, value_name = "TIME")]
@@ -61,38 +80,48 @@ pub struct TargetArgs {
     /// Entity types to bring back to --as-of.
     #[arg(long, value_delimiter = ',', value_name = "T1,T2")]
     pub types: Vec<String>,
-    /// Undo chosen fields of this entry (with --fields).
-    #[arg(long, value_name = "ENTRY")]
+    /// Undo chosen fields (--fields) of this entry.
+    #[arg(long, value_name = "ENTRY", requires = "fields")]
     pub fields_of: Option<String>,
-    #[arg(long, value_delimiter = ',', value_name = "/A,/B")]
+    /// JSON Pointers of the fields to undo, with --fields-of.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "/A,/B",
+        requires = "fields_of"
+    )]
     pub fields: Vec<String>,
+    /// Restore a snapshot: captured entities return to their captured data, entities of
+    /// captured types created since are deleted.
     #[arg(long, value_name = "ID")]
     pub snapshot: Option<String>,
     /// Undo what another rollback did.
     #[arg(long, value_name = "ID")]
     pub rollback: Option<String>,
-    /// strict | cascade | non_conflicting | force
-    #[arg(long, default_value = "strict")]
-    pub strategy: String,
-    #[arg(long)]
-    pub reason: Option<String>,
+    /// What to do with later changes to the same entities [server default: strict, which
+    /// refuses when there are any].
+    #[arg(long, value_parser = ["strict", "cascade", "non_conflicting", "force"], help_heading = "How")]
+    pub strategy: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Run in stages, each committed with a checkpoint of progress.
-    #[arg(long)]
+    /// Run in stages, each committed together with the progress (pausable, resumable,
+    /// resumed after a crash).
+    #[arg(long, help_heading = "How")]
     pub staged: bool,
-    #[arg(long, value_name = "N")]
+    /// Operations per stage, with --staged [server default].
+    #[arg(long, value_name = "N", requires = "staged", help_heading = "How")]
     pub stage_size: Option<usize>,
     /// Return as soon as the server accepted it.
-    #[arg(long)]
+    #[arg(long, help_heading = "How")]
     pub no_wait: bool,
 }
 
 impl TargetArgs {
+    /// The target as the API spells it (docs/API.md "Rollbacks").
     fn target(&self) -> Result<Value> {
         let mut targets = Vec::new();
         if let Some(id) = &self.entry {
@@ -108,16 +137,14 @@ impl TargetArgs {
             targets.push(json!({"kind": "correlation", "correlation_id": id}));
         }
         if let Some(e) = &self.entity {
-            let Some((ty, id)) = e.split_once('/') else {
-                bail!("--entity takes TYPE/ID")
-            };
+            let (ty, id) = type_slash_id(e, "--entity")?;
             match (self.version, &self.as_of) {
                 (Some(v), None) => targets
                     .push(json!({"kind": "entity_version", "type": ty, "id": id, "version": v})),
                 (None, Some(t)) => {
                     targets.push(json!({"kind": "entity_time", "type": ty, "id": id, "as_of": t}))
                 }
-                _ => bail!("--entity takes --version N or --as-of TIME"),
+                _ => bail!("--entity takes either --version N or --as-of TIME"),
             }
         }
         if !self.types.is_empty() {
@@ -125,6 +152,9 @@ impl TargetArgs {
                 bail!("--types takes --as-of TIME")
             };
             targets.push(json!({"kind": "scope_time", "entity_types": self.types, "as_of": t}));
+        }
+        if self.as_of.is_some() && self.entity.is_none() && self.types.is_empty() {
+            bail!("--as-of goes with --entity TYPE/ID or --types T1,T2");
         }
         if let Some(id) = &self.fields_of {
             targets.push(json!({"kind": "fields", "entry_id": id, "fields": self.fields}));
@@ -138,36 +168,44 @@ impl TargetArgs {
         match targets.len() {
             1 => Ok(targets.remove(0)),
             0 => bail!(
-                "name what to roll back: --entry, --bulk, --transaction, --correlation, --entity, --types, --fields-of, --snapshot or --rollback"
+                "name what to roll back: --entry, --bulk, --transaction, --correlation, \
+                 --entity, --types, --fields-of, --snapshot or --rollback"
             ),
             _ => bail!("name one target only"),
         }
     }
 
-    fn body(&self) -> Result<Value> {
-        let mut b = json!({"target": self.target()?, "strategy": self.strategy});
-        if let Some(r) = &self.reason {
+    fn body(&self, remote: &Remote) -> Result<Value> {
+        let mut b = json!({"target": self.target()?});
+        if let Some(s) = &self.strategy {
+            b["strategy"] = json!(s);
+        }
+        if let Some(r) = &remote.reason {
             b["reason"] = json!(r);
         }
         Ok(b)
     }
 }
 
+/// `TYPE/ID` (the id may itself hold slashes).
+pub fn type_slash_id<'a>(s: &'a str, flag: &str) -> Result<(&'a str, &'a str)> {
+    match s.split_once('/') {
+        Some((ty, id)) if !ty.is_empty() && !id.is_empty() => Ok((ty, id)),
+        _ => bail!("{flag} takes TYPE/ID, such as shipment/SH-1"),
+    }
+}
+
 pub async fn run(remote: &Remote, cmd: RollbackCommand) -> Result<ExitCode> {
     match cmd {
         RollbackCommand::Preview(t) => {
+            let body = t.body(remote)?;
             let a = remote
-                .send(
-                    Method::POST,
-                    "/v1/rollbacks/preview",
-                    Some(&t.body()?),
-                    t.reason.as_deref(),
-                )
+                .send(Method::POST, "/v1/rollbacks/preview", Some(&body))
                 .await?;
             show(remote, &a, print_plan)
         }
         RollbackCommand::Apply(args) => {
-            let mut body = args.target.body()?;
+            let mut body = args.target.body(remote)?;
             if args.staged {
                 body["mode"] = json!("staged");
                 if let Some(n) = args.stage_size {
@@ -175,42 +213,17 @@ pub async fn run(remote: &Remote, cmd: RollbackCommand) -> Result<ExitCode> {
                 }
             }
             let a = remote
-                .send(
-                    Method::POST,
-                    "/v1/rollbacks",
-                    Some(&body),
-                    args.target.reason.as_deref(),
-                )
+                .send(Method::POST, "/v1/rollbacks", Some(&body))
                 .await?;
-            if !a.ok() || args.no_wait || is_final_or_waiting(&a.body) {
-                return show(remote, &a, print_record);
-            }
-            let id = a.body["id"].as_str().unwrap_or_default().to_owned();
-            let done = follow(remote, &id).await?;
-            show(remote, &done, print_record)
+            finish(remote, a, args.no_wait).await
         }
         RollbackCommand::Status { id } => {
-            let a = remote
-                .send(Method::GET, &format!("/v1/rollbacks/{id}"), None, None)
-                .await?;
+            let a = remote.send(Method::GET, &path(&id, ""), None).await?;
             show(remote, &a, print_record)
         }
         RollbackCommand::List => {
-            let a = remote
-                .send(Method::GET, "/v1/rollbacks?limit=1000", None, None)
-                .await?;
-            show(remote, &a, |b| {
-                for r in b["rollbacks"].as_array().into_iter().flatten() {
-                    println!(
-                        "{}  {:<17} {}/{}  {}",
-                        r["id"].as_str().unwrap_or(""),
-                        r["status"].as_str().unwrap_or(""),
-                        r["progress"]["done"],
-                        r["progress"]["total"],
-                        r["target"]["kind"].as_str().unwrap_or("")
-                    );
-                }
-            })
+            let a = remote.list_all("/v1/rollbacks", "rollbacks").await?;
+            show(remote, &a, print_list)
         }
         RollbackCommand::Approve(d) | RollbackCommand::Reject(d)
             if d.justification.trim().is_empty() =>
@@ -218,62 +231,100 @@ pub async fn run(remote: &Remote, cmd: RollbackCommand) -> Result<ExitCode> {
             bail!("--justification must say why")
         }
         RollbackCommand::Approve(d) => {
-            step(
-                remote,
-                &d.id,
-                "approve",
-                Some(json!({"justification": d.justification})),
-            )
-            .await
+            let body = json!({"justification": d.justification});
+            let a = step(remote, &d.id, "approve", Some(&body)).await?;
+            // Enough approvals start it: follow it like `apply`.
+            finish(remote, a, false).await
         }
         RollbackCommand::Reject(d) => {
-            step(
-                remote,
-                &d.id,
-                "reject",
-                Some(json!({"justification": d.justification})),
-            )
-            .await
+            let body = json!({"justification": d.justification});
+            let a = step(remote, &d.id, "reject", Some(&body)).await?;
+            show(remote, &a, print_record)
         }
-        RollbackCommand::Pause { id } => step(remote, &id, "pause", None).await,
-        RollbackCommand::Resume { id } => step(remote, &id, "resume", None).await,
-        RollbackCommand::Stop { id } => step(remote, &id, "stop", None).await,
+        RollbackCommand::Pause { id } => {
+            let a = step(remote, &id, "pause", None).await?;
+            show(remote, &a, print_record)
+        }
+        RollbackCommand::Resume { id, no_wait } => {
+            let a = step(remote, &id, "resume", None).await?;
+            finish(remote, a, no_wait).await
+        }
+        RollbackCommand::Stop { id } => {
+            let a = step(remote, &id, "stop", None).await?;
+            show(remote, &a, print_record)
+        }
     }
 }
 
-async fn step(remote: &Remote, id: &str, what: &str, body: Option<Value>) -> Result<ExitCode> {
-    let a = remote
-        .send(
-            Method::POST,
-            &format!("/v1/rollbacks/{id}/{what}"),
-            body.as_ref(),
-            None,
-        )
-        .await?;
-    show(remote, &a, print_record)
+fn path(id: &str, step: &str) -> String {
+    format!("/v1/rollbacks/{id}{step}")
 }
 
-fn is_final_or_waiting(record: &Value) -> bool {
-    matches!(
-        record["status"].as_str(),
-        Some("completed" | "failed" | "stopped" | "rejected" | "awaiting_approval" | "paused")
-    ) && (record["status"] != "completed" || record["verification"].is_object())
+/// A step of the rollback's life (approve, reject, pause, resume, stop). The server changes
+/// the record with optimistic concurrency and, when a running stage keeps winning, answers
+/// 409 "... try again": the step is sent again, a bounded number of times.
+async fn step(remote: &Remote, id: &str, step: &str, body: Option<&Value>) -> Result<Answer> {
+    let path = path(id, &format!("/{step}"));
+    let mut a = remote.send(Method::POST, &path, body).await?;
+    for _ in 0..4 {
+        let again = a.status == 409
+            && a.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.ends_with("try again"));
+        if !again {
+            break;
+        }
+        a = remote.send(Method::POST, &path, body).await?;
+    }
+    Ok(a)
 }
 
-/// Polls the rollback until it ends, with a progress bar. Bounded: about an hour.
-async fn follow(remote: &Remote, id: &str) -> Result<Answer> {
-    let bar = progress::bar(0, "rollback", remote.json);
+/// Shows the answer to a request that starts a rollback (apply, approve, resume): a refusal
+/// at once; a rollback that runs is followed to its end unless `no_wait`. Exit 1 when it ends
+/// failed, stopped or rejected.
+async fn finish(remote: &Remote, a: Answer, no_wait: bool) -> Result<ExitCode> {
+    if !a.ok() || no_wait || settled(&a.body) {
+        return show_ended(remote, &a);
+    }
+    let id = a.body["id"].as_str().unwrap_or_default().to_owned();
+    let total = a.body["progress"]["total"].as_u64().unwrap_or(0);
+    let done = follow(remote, &id, total).await?;
+    show_ended(remote, &done)
+}
+
+fn show_ended(remote: &Remote, a: &Answer) -> Result<ExitCode> {
+    let code = show(remote, a, print_record)?;
+    let status = a.body["status"].as_str().unwrap_or("");
+    let passed = a.body["verification"]["passed"].as_bool() != Some(false);
+    if a.ok() && (matches!(status, "failed" | "stopped" | "rejected") || !passed) {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(code)
+}
+
+/// Whether nothing will change without someone acting: ended (and, when completed,
+/// verified), waiting for approval, or paused.
+fn settled(record: &Value) -> bool {
+    match record["status"].as_str() {
+        Some("completed") => record["verification"].is_object(),
+        Some("failed" | "stopped" | "rejected" | "awaiting_approval" | "paused") => true,
+        _ => false,
+    }
+}
+
+/// Polls the rollback until it settles, with a progress bar. Bounded: 18,000 polls 200 ms
+/// apart, about an hour; then it says how to look again.
+async fn follow(remote: &Remote, id: &str, total: u64) -> Result<Answer> {
+    let bar = progress::bar(total, "rollback", remote.json);
     for _ in 0..18_000 {
-        let a = remote
-            .send(Method::GET, &format!("/v1/rollbacks/{id}"), None, None)
-            .await?;
+        let a = remote.send(Method::GET, &path(id, ""), None).await?;
         if !a.ok() {
             bar.finish_and_clear();
             return Ok(a);
         }
         bar.set_length(a.body["progress"]["total"].as_u64().unwrap_or(0));
         bar.set_position(a.body["progress"]["done"].as_u64().unwrap_or(0));
-        if is_final_or_waiting(&a.body) {
+        if settled(&a.body) {
             bar.finish_and_clear();
             return Ok(a);
         }
@@ -281,178 +332,4 @@ async fn follow(remote: &Remote, id: &str) -> Result<Answer> {
     }
     bar.finish_and_clear();
     bail!("rollback {id} is still running; see `chronicle rollback status {id}`")
-}
-
-fn print_plan(p: &Value) {
-    let feasible = p["feasible"].as_bool().unwrap_or(false);
-    let c = &p["counts"];
-    println!(
-        "plan           {}",
-        if feasible {
-            "feasible"
-        } else {
-            "REFUSED: strict found conflicts"
-        }
-    );
-    println!(
-        "entities       {} ({} update, {} delete, {} restore, {} create); entries undone {}",
-        c["entities"], c["updates"], c["deletes"], c["restores"], c["creates"], c["entries_undone"]
-    );
-    for op in p["operations"].as_array().into_iter().flatten() {
-        println!(
-            "  {:<8} {}/{}",
-            op["action"].as_str().unwrap_or(""),
-            op["type"].as_str().unwrap_or(""),
-            op["id"].as_str().unwrap_or("")
-        );
-    }
-    for x in p["conflicts"].as_array().into_iter().flatten() {
-        println!(
-            "  conflict {} on {}/{} by seq {} ({})",
-            x["kind"].as_str().unwrap_or(""),
-            x["type"].as_str().unwrap_or(""),
-            x["id"].as_str().unwrap_or(""),
-            x["seq"],
-            x["fields"]
-        );
-    }
-    for s in p["skipped"].as_array().into_iter().flatten() {
-        println!(
-            "  skipped  entry {}: {}",
-            s["entry_id"].as_str().unwrap_or(""),
-            s["reason"].as_str().unwrap_or("")
-        );
-    }
-    for o in p["overwritten"].as_array().into_iter().flatten() {
-        println!(
-            "  overwrites {}/{} {}: {} -> {}",
-            o["type"].as_str().unwrap_or(""),
-            o["id"].as_str().unwrap_or(""),
-            o["path"].as_str().unwrap_or(""),
-            o["current"],
-            o["restored"]
-        );
-    }
-    if p["requires_approval"].as_bool() == Some(true) {
-        println!(
-            "approval       {} needed: {}",
-            p["required_approvals"], p["approval_reasons"]
-        );
-    }
-}
-
-fn print_record(r: &Value) {
-    println!("rollback       {}", r["id"].as_str().unwrap_or(""));
-    println!("status         {}", r["status"].as_str().unwrap_or(""));
-    println!(
-        "progress       {}/{} ({} stages)",
-        r["progress"]["done"], r["progress"]["total"], r["progress"]["stages_done"]
-    );
-    if let Some(e) = r["result"]["error"].as_str() {
-        println!("error          {e}");
-    }
-    if r["verification"].is_object() {
-        let v = &r["verification"];
-        println!(
-            "verification   {} ({} checked, {} mismatches)",
-            if v["passed"] == true {
-                "passed"
-            } else {
-                "FAILED"
-            },
-            v["checked"],
-            v["mismatches"].as_array().map_or(0, Vec::len)
-        );
-    }
-    if r["status"] == "awaiting_approval" {
-        println!(
-            "approvals      {} of {} ({})",
-            r["approvals"].as_array().map_or(0, Vec::len),
-            r["required_approvals"],
-            r["approval_reasons"]
-        );
-    }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SnapshotCommand {
-    /// Capture entity types or chosen entities (zstd, SHA-256).
-    Create(SnapshotArgs),
-    List,
-    Show {
-        id: String,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct SnapshotArgs {
-    #[arg(long, value_delimiter = ',', value_name = "T1,T2")]
-    pub types: Vec<String>,
-    /// An entity to capture (repeatable).
-    #[arg(long = "entity", value_name = "TYPE/ID")]
-    pub entities: Vec<String>,
-    #[arg(long)]
-    pub label: Option<String>,
-    #[arg(long, value_name = "DAYS")]
-    pub retention_days: Option<u32>,
-}
-
-pub async fn snapshot(remote: &Remote, cmd: SnapshotCommand) -> Result<ExitCode> {
-    let print = |s: &Value| {
-        println!(
-            "snapshot {}  {} entities  {} bytes (ratio {:.1})  sha256 {}  keep until {}",
-            s["id"].as_str().unwrap_or(""),
-            s["entity_count"],
-            s["size"],
-            s["compression_ratio"].as_f64().unwrap_or(0.0),
-            s["checksum"].as_str().unwrap_or(""),
-            s["retention_date"].as_str().unwrap_or("")
-        )
-    };
-    match cmd {
-        SnapshotCommand::Create(a) => {
-            let mut entities = Vec::new();
-            for e in &a.entities {
-                let Some((ty, id)) = e.split_once('/') else {
-                    bail!("--entity takes TYPE/ID")
-                };
-                entities.push(json!({"type": ty, "id": id}));
-            }
-            let mut body = json!({});
-            if !a.types.is_empty() {
-                body["entity_types"] = json!(a.types);
-            }
-            if !entities.is_empty() {
-                body["entities"] = json!(entities);
-            }
-            if let Some(l) = &a.label {
-                body["label"] = json!(l);
-            }
-            if let Some(d) = a.retention_days {
-                body["retention_days"] = json!(d);
-            }
-            let ans = remote
-                .send(Method::POST, "/v1/snapshots", Some(&body), None)
-                .await?;
-            show(remote, &ans, print)
-        }
-        SnapshotCommand::List => {
-            let ans = remote
-                .send(Method::GET, "/v1/snapshots?limit=1000", None, None)
-                .await?;
-            show(remote, &ans, |b| {
-                b["snapshots"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .for_each(print)
-            })
-        }
-        SnapshotCommand::Show { id } => {
-            let ans = remote
-                .send(Method::GET, &format!("/v1/snapshots/{id}"), None, None)
-                .await?;
-            show(remote, &ans, print)
-        }
-    }
 }
