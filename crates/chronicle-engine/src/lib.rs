@@ -37,6 +37,8 @@ pub use target::Target;
 
 /// Entity type of rollback records.
 pub const ROLLBACK_TYPE: &str = "_rollback";
+/// Entity type of pause/stop requests to a rollback's stage runner.
+pub const CONTROL_TYPE: &str = "_rollback_control";
 /// Entity type of rollback plans (written once, beside their record).
 pub const PLAN_TYPE: &str = "_rollback_plan";
 /// Entity type of snapshots.

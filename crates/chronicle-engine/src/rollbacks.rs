@@ -5,7 +5,7 @@ use crate::facts;
 use crate::policy::ApprovalPolicy;
 use crate::record::*;
 use crate::target::resolve;
-use crate::{PLAN_TYPE, ROLLBACK_TYPE};
+use crate::{CONTROL_TYPE, PLAN_TYPE, ROLLBACK_TYPE};
 use chronicle_core::rollback::{Action, Plan};
 use chronicle_core::schema::Schema;
 use chronicle_core::write::{EntityOp, OpError};
@@ -292,8 +292,13 @@ impl Engine {
         id: Uuid,
         ctx: &RequestContext,
     ) -> Result<RollbackRecord, EngineError> {
+        // A running stage runner rewrites the record after every stage and would win every
+        // race for it: ask it to stop first, through a record of its own it reads between
+        // stages, then change the status (the runner may already have done so).
+        self.get_bare(id).await?;
+        self.set_control(id, ctx, Some("pause")).await?;
         self.transition(id, ctx, |r| match r.status {
-            Status::Running => {
+            Status::Running | Status::Paused => {
                 r.status = Status::Paused;
                 Ok(())
             }
@@ -309,6 +314,8 @@ impl Engine {
         id: Uuid,
         ctx: &RequestContext,
     ) -> Result<RollbackRecord, EngineError> {
+        self.get_bare(id).await?;
+        self.set_control(id, ctx, None).await?;
         let record = self
             .transition(id, ctx, |r| match r.status {
                 Status::Paused => {
@@ -331,8 +338,16 @@ impl Engine {
         id: Uuid,
         ctx: &RequestContext,
     ) -> Result<RollbackRecord, EngineError> {
+        let current = self.get_bare(id).await?;
+        if current.status.is_final() {
+            return Err(EngineError::WrongState(format!(
+                "rollback already ended: {:?}",
+                current.status
+            )));
+        }
+        self.set_control(id, ctx, Some("stop")).await?;
         self.transition(id, ctx, |r| {
-            if r.status.is_final() {
+            if r.status.is_final() && r.status != Status::Stopped {
                 return Err(EngineError::WrongState(format!(
                     "rollback already ended: {:?}",
                     r.status
@@ -342,6 +357,45 @@ impl Engine {
             Ok(())
         })
         .await
+    }
+
+    /// Records a request to the stage runner (`pause`, `stop`) or clears it.
+    async fn set_control(
+        &self,
+        id: Uuid,
+        ctx: &RequestContext,
+        request: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let mut sys = ctx.clone();
+        sys.system = true;
+        sys.rollback_id = Some(id);
+        let op = EntityOp::Replace {
+            entity_type: CONTROL_TYPE.into(),
+            id: id.to_string(),
+            data: serde_json::json!({ "request": request }),
+            expected_version: None,
+        };
+        match self
+            .store
+            .write(WriteRequest {
+                context: sys,
+                kind: WriteKind::Single(op),
+            })
+            .await?
+        {
+            WriteResponse::Single(Ok(_)) => Ok(()),
+            other => Err(EngineError::Store(
+                chronicle_store::StoreError::internal_msg(format!(
+                    "cannot record the request: {other:?}"
+                )),
+            )),
+        }
+    }
+
+    /// The pending request to the stage runner, if any.
+    async fn control(&self, id: Uuid) -> Result<Option<String>, EngineError> {
+        let state = self.store.entity(CONTROL_TYPE, &id.to_string()).await?;
+        Ok(state.and_then(|s| s.data["request"].as_str().map(str::to_owned)))
     }
 
     /// Restarts what a previous process left running, and verifies what it completed without
@@ -395,6 +449,24 @@ impl Engine {
                 return Ok(record);
             }
             let ctx = system_context(&record);
+            // A pause or stop asked for between stages: apply it and end this run.
+            if let Some(request) = self.control(id).await? {
+                let to = if request == "stop" {
+                    Status::Stopped
+                } else {
+                    Status::Paused
+                };
+                let mut done = self
+                    .transition(id, &ctx, |r| {
+                        if r.status == Status::Running {
+                            r.status = to;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                done.plan = plan;
+                return Ok(done);
+            }
             let start = record.progress.done;
             let end = (start + record.stage_size.max(1)).min(record.progress.total);
             let mut ops: Vec<EntityOp> = all_ops[start..end].to_vec();
@@ -573,7 +645,11 @@ impl Engine {
         ctx: &RequestContext,
         change: impl Fn(&mut RollbackRecord) -> Result<(), EngineError>,
     ) -> Result<RollbackRecord, EngineError> {
-        for _ in 0..MAX_RETRIES {
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                // Another writer (a stage runner finishing its stage) got there first.
+                tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
+            }
             let mut record = self.get(id).await?;
             change(&mut record)?;
             let mut sys = ctx.clone();

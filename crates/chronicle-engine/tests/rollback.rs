@@ -655,10 +655,15 @@ async fn pause_resume_and_stop_take_effect_between_stages() {
     assert_eq!(paused.status, Status::Paused);
     // A runner started now does nothing while paused.
     assert_eq!(engine.run(r.id).await.unwrap().progress.done, 20);
-    assert!(matches!(
-        engine.pause(r.id, &ctx("ann", "operator")).await,
-        Err(EngineError::WrongState(_))
-    ));
+    // Pausing a paused rollback is a no-op, not an error.
+    assert_eq!(
+        engine
+            .pause(r.id, &ctx("ann", "operator"))
+            .await
+            .unwrap()
+            .status,
+        Status::Paused
+    );
     engine.resume(r.id, &ctx("ann", "operator")).await.unwrap();
     let end = engine.wait(r.id).await.unwrap();
     assert_eq!(end.status, Status::Completed);
@@ -764,4 +769,33 @@ async fn a_snapshot_is_compressed_checksummed_and_restorable() {
         snapshot::load(s, missing).await,
         Err(EngineError::NotFound(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_stop_take_effect_while_the_runner_is_working() {
+    let f = fixture().await;
+    let bulk = staged_scenario(&f).await;
+    let engine = Engine::new(f.store.clone(), f.schema.clone(), ApprovalPolicy::default());
+    let req = RollbackRequest {
+        mode: Mode::Staged,
+        stage_size: Some(1),
+        ..request(Target::Bulk { bulk_id: bulk }, Strategy::Strict)
+    };
+    let r = engine.request(req, &ctx("ann", "operator")).await.unwrap();
+    // The runner works in the background; pause it part way.
+    let paused = engine.pause(r.id, &ctx("ann", "operator")).await.unwrap();
+    assert_eq!(paused.status, Status::Paused);
+    let settled = engine.wait(r.id).await.unwrap();
+    assert_eq!(settled.status, Status::Paused);
+    let at_pause = settled.progress.done;
+    assert!(at_pause < 95, "paused before the end ({at_pause})");
+    // Nothing moves while paused.
+    assert_eq!(engine.get(r.id).await.unwrap().progress.done, at_pause);
+    engine.resume(r.id, &ctx("ann", "operator")).await.unwrap();
+    let stopped = engine.stop(r.id, &ctx("ann", "operator")).await.unwrap();
+    assert_eq!(stopped.status, Status::Stopped);
+    let end = engine.wait(r.id).await.unwrap();
+    assert_eq!(end.status, Status::Stopped);
+    assert!(end.progress.done < 95);
+    assert_verifies(f.store.as_ref()).await;
 }
