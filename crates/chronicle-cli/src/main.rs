@@ -12,6 +12,7 @@
 //! rollback it ran failed); 2 bad usage, an unreachable server, or another error.
 
 mod bench;
+mod bundle;
 mod demo;
 mod progress;
 mod remote;
@@ -58,6 +59,8 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Export entries with a signed checkpoint and inclusion proofs for offline checking.
+    Export(ExportArgs),
     /// Roll back changes on a running server: preview, apply, approve, pause, resume, stop.
     Rollback {
         #[command(flatten)]
@@ -112,6 +115,31 @@ struct VerifyArgs {
     /// signing key's is trusted when its file exists.
     #[arg(long = "key", value_name = "VKEY")]
     keys: Vec<String>,
+    /// A PostgreSQL schema holding the ledger [CHRONICLE_PG_SCHEMA].
+    #[arg(long, value_name = "NAME")]
+    pg_schema: Option<String>,
+    /// Check a proof bundle (from `chronicle export --proof-bundle`) offline instead.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data_dir", "database", "pg_schema"])]
+    bundle: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// Write entries, a checkpoint signed now and an inclusion proof per entry to FILE.
+    #[arg(long, value_name = "FILE", required = true)]
+    proof_bundle: PathBuf,
+    /// First seq [default: 1].
+    #[arg(long, value_name = "SEQ")]
+    from: Option<u64>,
+    /// Last seq [default: the current tree size].
+    #[arg(long, value_name = "SEQ")]
+    to: Option<u64>,
+    /// Directory of the embedded SQLite ledger [default: ./chronicle-data; CHRONICLE_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL instead of the embedded SQLite [CHRONICLE_DATABASE_URL].
+    #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
+    database: Option<String>,
     /// A PostgreSQL schema holding the ledger [CHRONICLE_PG_SCHEMA].
     #[arg(long, value_name = "NAME")]
     pg_schema: Option<String>,
@@ -177,6 +205,30 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ..Layer::default()
             };
             serve::run(&Settings::load(config, flags)?, a.demo).await?;
+        }
+        Command::Verify(a) if a.bundle.is_some() => {
+            let path = a.bundle.as_deref().expect("checked by the guard");
+            let ok = bundle::verify(path, &a.keys, a.json)?;
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Export(a) => {
+            let flags = Layer {
+                data_dir: a.data_dir,
+                database_url: a.database,
+                pg_schema: a.pg_schema,
+                ..Layer::default()
+            };
+            bundle::export(
+                &Settings::load(config, flags)?,
+                &a.proof_bundle,
+                a.from,
+                a.to,
+            )
+            .await?;
         }
         Command::Verify(a) => {
             let flags = Layer {

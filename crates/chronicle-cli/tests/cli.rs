@@ -1377,3 +1377,81 @@ async fn bench_ingest_runs_on_postgresql_in_a_throwaway_schema_it_drops() {
         "{schema} was dropped"
     );
 }
+
+#[tokio::test]
+async fn a_proof_bundle_exported_from_the_ledger_verifies_offline_and_edits_fail() {
+    let (t, data) = tempdir();
+    let client = reqwest::Client::new();
+    let server = Server::start(t.path(), &data, &[]);
+    server.ready(&client).await;
+    for i in 0..6 {
+        let r = client
+            .post(format!("{}/v1/entities/note", server.base))
+            .json(&json!({"id": format!("n{i}"), "data": {"i": i}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let key: Value = client
+        .get(format!("{}/v1/ledger/public-key", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let vkey = key["vkey"].as_str().unwrap().to_owned();
+    server.kill_9();
+
+    let file = t.path().join("bundle.json");
+    let o = run(
+        t.path(),
+        &[
+            "export",
+            "--proof-bundle",
+            file.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--from",
+            "2",
+            "--to",
+            "5",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        t.path(),
+        &[
+            "verify",
+            "--bundle",
+            file.to_str().unwrap(),
+            "--key",
+            &vkey,
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(json_of(&o)["entries"], 4);
+
+    // Another key, or an entry changed in the file: exit 1.
+    let other = "chronicle.local/ledger+00000000+AQ==";
+    assert_eq!(
+        run(
+            t.path(),
+            &["verify", "--bundle", file.to_str().unwrap(), "--key", other]
+        )
+        .status
+        .code(),
+        Some(1)
+    );
+    let mut b: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    b["entries"][1]["proof"] = b["entries"][0]["proof"].clone();
+    std::fs::write(&file, serde_json::to_vec(&b).unwrap()).unwrap();
+    let o = run(
+        t.path(),
+        &["verify", "--bundle", file.to_str().unwrap(), "--key", &vkey],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));
+}
