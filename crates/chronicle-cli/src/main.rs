@@ -21,6 +21,7 @@ mod serve;
 mod settings;
 mod snapshot;
 mod store;
+mod tail;
 mod verify;
 
 use anyhow::Result;
@@ -61,6 +62,8 @@ enum Command {
     Bench(BenchCommand),
     /// Export entries with a signed checkpoint and inclusion proofs for offline checking.
     Export(ExportArgs),
+    /// Follow the audit stream of a running server (human lines or --json).
+    Tail(tail::TailArgs),
     /// Roll back changes on a running server: preview, apply, approve, pause, resume, stop.
     Rollback {
         #[command(flatten)]
@@ -215,6 +218,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(1)
             });
         }
+        Command::Tail(a) => tail::run(a).await?,
         Command::Export(a) => {
             let flags = Layer {
                 data_dir: a.data_dir,

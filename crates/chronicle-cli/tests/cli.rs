@@ -1455,3 +1455,72 @@ async fn a_proof_bundle_exported_from_the_ledger_verifies_offline_and_edits_fail
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));
 }
+
+#[tokio::test]
+async fn tail_replays_then_follows_the_stream_with_filters() {
+    let (t, data) = tempdir();
+    let client = reqwest::Client::new();
+    let server = Server::start(t.path(), &data, &[]);
+    server.ready(&client).await;
+    for i in 0..3 {
+        let r = client
+            .post(format!("{}/v1/entities/note", server.base))
+            .json(&json!({"id": format!("n{i}"), "data": {}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let r = client
+        .post(format!("{}/v1/entities/other", server.base))
+        .json(&json!({"id": "x", "data": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Replay from the start, then two live events; --max-events ends it.
+    let child = chronicle(t.path())
+        .args([
+            "tail",
+            "--url",
+            &server.base,
+            "--after-seq",
+            "0",
+            "--filter",
+            "entity_type=note",
+            "--max-events",
+            "5",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for i in 3..5 {
+        let r = client
+            .post(format!("{}/v1/entities/note", server.base))
+            .json(&json!({"id": format!("n{i}"), "data": {}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["data"]["entity_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["n0", "n1", "n2", "n3", "n4"]);
+    assert!(events.iter().all(|e| e["event"] == "audit"));
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
