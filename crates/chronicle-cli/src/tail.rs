@@ -86,7 +86,7 @@ pub async fn run(args: TailArgs) -> Result<()> {
         while let Some(chunk) = body.next().await {
             let Ok(chunk) = chunk else { break };
             let chunk: &[u8] = chunk.as_ref();
-            buf.push_str(&String::from_utf8_lossy(&chunk));
+            buf.push_str(&String::from_utf8_lossy(chunk));
             while let Some(at) = buf.find('\n') {
                 let line: String = buf.drain(..=at).collect();
                 let line = line.trim_end_matches(['\n', '\r']);
