@@ -81,15 +81,17 @@ pub async fn run(args: TailArgs) -> Result<()> {
         }
         failures = 0;
         let mut body = res.bytes_stream();
-        let mut buf = String::new();
+        // Bytes, split on newlines before decoding: a character may span two chunks.
+        let mut buf: Vec<u8> = Vec::new();
         let mut event = Event::default();
         while let Some(chunk) = body.next().await {
             let Ok(chunk) = chunk else { break };
             let chunk: &[u8] = chunk.as_ref();
-            buf.push_str(&String::from_utf8_lossy(chunk));
-            while let Some(at) = buf.find('\n') {
-                let line: String = buf.drain(..=at).collect();
-                let line = line.trim_end_matches(['\n', '\r']);
+            buf.extend_from_slice(chunk);
+            while let Some(at) = buf.iter().position(|b| *b == b'\n') {
+                let raw: Vec<u8> = buf.drain(..=at).collect();
+                let text = String::from_utf8_lossy(&raw);
+                let line = text.trim_end_matches(['\n', '\r']);
                 if line.is_empty() {
                     if !event.data.is_empty() {
                         if let Some(id) = &event.id {
