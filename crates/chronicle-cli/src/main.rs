@@ -171,6 +171,8 @@ struct DemoArgs {
 enum BenchCommand {
     /// Write throughput: atomic bulk requests and concurrent single-operation requests.
     Ingest(bench::IngestArgs),
+    /// Commit-to-delivery latency of the audit stream with N subscribers under steady writes.
+    Stream(bench::stream::StreamArgs),
 }
 
 fn main() -> ExitCode {
@@ -259,6 +261,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         // The benchmark never reads the configured ledger: it must not write into real data.
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a).await?,
+        Command::Bench(BenchCommand::Stream(a)) => bench::stream::stream(a).await?,
         Command::Rollback { remote, command } => return rollback::run(&remote, *command).await,
         Command::Snapshot { remote, command } => return snapshot::run(&remote, command).await,
     }

@@ -1524,3 +1524,33 @@ async fn tail_replays_then_follows_the_stream_with_filters() {
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
 }
+
+#[test]
+fn bench_stream_reports_latency_per_subscriber_count() {
+    let (t, _) = tempdir();
+    let o = run(
+        t.path(),
+        &[
+            "bench",
+            "stream",
+            "--subscribers",
+            "1,3",
+            "--rate",
+            "40",
+            "--seconds",
+            "1",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json_of(&o);
+    let runs = r["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1]["subscribers"], 3);
+    // Every subscriber received every write.
+    assert_eq!(
+        runs[1]["deliveries"],
+        3 * runs[1]["writes"].as_u64().unwrap()
+    );
+    assert!(runs[0]["p99_ms"].as_f64().unwrap() >= runs[0]["p50_ms"].as_f64().unwrap());
+}

@@ -10,6 +10,7 @@
 //! - [`target`]: where requests go (HTTP or the store) and the payloads.
 //! - this file: arguments, the load loop, the report.
 
+pub mod stream;
 mod target;
 
 use crate::progress;
