@@ -124,16 +124,16 @@ async fn subscriber(
             let line = line.trim_end();
             if let Some(v) = line.strip_prefix("id:") {
                 id = v.trim().parse().ok();
-            } else if line.is_empty() {
-                if let Some(seq) = id.take() {
-                    received
-                        .lock()
-                        .expect("not poisoned")
-                        .push((seq, Instant::now()));
-                    let stop = stop_at.load(Ordering::SeqCst);
-                    if stop > 0 && seq >= stop {
-                        return Ok(());
-                    }
+            } else if line.is_empty()
+                && let Some(seq) = id.take()
+            {
+                received
+                    .lock()
+                    .expect("not poisoned")
+                    .push((seq, Instant::now()));
+                let stop = stop_at.load(Ordering::SeqCst);
+                if stop > 0 && seq >= stop {
+                    return Ok(());
                 }
             }
         }
