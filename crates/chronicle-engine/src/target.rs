@@ -87,6 +87,19 @@ pub async fn all_entries(
     Ok(out)
 }
 
+/// The entries a query links together (a bulk, a transaction, ...); none is "not found".
+async fn linked(
+    store: &dyn Store,
+    query: EntryQuery,
+    what: String,
+) -> Result<Vec<Entry>, EngineError> {
+    let entries = all_entries(store, query).await?;
+    if entries.is_empty() {
+        return Err(EngineError::NotFound(what));
+    }
+    Ok(entries)
+}
+
 /// Entries that changed user entities (not Chronicle's own records).
 fn user_changes(entries: Vec<Entry>) -> Vec<Entry> {
     entries
@@ -162,61 +175,32 @@ pub async fn resolve(store: &dyn Store, target: &Target) -> Result<Goal, EngineE
             }
         }
         Target::Bulk { bulk_id } => {
-            let entries = all_entries(
-                store,
-                EntryQuery {
-                    parent_id: Some(*bulk_id),
-                    ..EntryQuery::default()
-                },
-            )
-            .await?;
-            if entries.is_empty() {
-                return Err(EngineError::NotFound(format!("bulk operation {bulk_id}")));
-            }
-            undo(entries)
+            let q = EntryQuery {
+                parent_id: Some(*bulk_id),
+                ..EntryQuery::default()
+            };
+            undo(linked(store, q, format!("bulk operation {bulk_id}")).await?)
         }
         Target::Transaction { transaction_id } => {
-            let entries = all_entries(
-                store,
-                EntryQuery {
-                    transaction_id: Some(*transaction_id),
-                    ..EntryQuery::default()
-                },
-            )
-            .await?;
-            if entries.is_empty() {
-                return Err(EngineError::NotFound(format!(
-                    "transaction {transaction_id}"
-                )));
-            }
-            undo(entries)
+            let q = EntryQuery {
+                transaction_id: Some(*transaction_id),
+                ..EntryQuery::default()
+            };
+            undo(linked(store, q, format!("transaction {transaction_id}")).await?)
         }
         Target::Correlation { correlation_id } => {
-            let entries = all_entries(
-                store,
-                EntryQuery {
-                    correlation_id: Some(correlation_id.clone()),
-                    ..EntryQuery::default()
-                },
-            )
-            .await?;
-            if entries.is_empty() {
-                return Err(EngineError::NotFound(format!(
-                    "correlation id {correlation_id}"
-                )));
-            }
-            undo(entries)
+            let q = EntryQuery {
+                correlation_id: Some(correlation_id.clone()),
+                ..EntryQuery::default()
+            };
+            undo(linked(store, q, format!("correlation id {correlation_id}")).await?)
         }
         Target::Rollback { rollback_id } => {
-            let entries = all_entries(
-                store,
-                EntryQuery {
-                    rollback_id: Some(*rollback_id),
-                    ..EntryQuery::default()
-                },
-            )
-            .await?;
-            let changes = user_changes(entries);
+            let q = EntryQuery {
+                rollback_id: Some(*rollback_id),
+                ..EntryQuery::default()
+            };
+            let changes = user_changes(linked(store, q, format!("rollback {rollback_id}")).await?);
             if changes.is_empty() {
                 return Err(EngineError::NotFound(format!(
                     "changes written by rollback {rollback_id}"
