@@ -121,6 +121,10 @@ struct VerifyArgs {
     /// A PostgreSQL schema holding the ledger [CHRONICLE_PG_SCHEMA].
     #[arg(long, value_name = "NAME")]
     pg_schema: Option<String>,
+    /// Verify only what came after this signed checkpoint (a file holding the `checkpoint`
+    /// note of `GET /v1/ledger/checkpoint`), through a consistency proof.
+    #[arg(long, value_name = "FILE", conflicts_with = "bundle")]
+    from_checkpoint: Option<PathBuf>,
     /// Check a proof bundle (from `chronicle export --proof-bundle`) offline instead.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["data_dir", "database", "pg_schema"])]
     bundle: Option<PathBuf>,
@@ -243,7 +247,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 pg_schema: a.pg_schema,
                 ..Layer::default()
             };
-            let ok = verify::run(&Settings::load(config, flags)?, a.json, &a.keys).await?;
+            let ok = verify::run(
+                &Settings::load(config, flags)?,
+                a.json,
+                &a.keys,
+                a.from_checkpoint.as_deref(),
+            )
+            .await?;
             return Ok(if ok {
                 ExitCode::SUCCESS
             } else {

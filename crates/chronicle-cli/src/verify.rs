@@ -16,7 +16,12 @@ use chronicle_store::{Store, StoreError, WriteKind, WriteRequest};
 use std::sync::Arc;
 
 /// Verifies the ledger; `Ok(true)` when it checks.
-pub async fn run(settings: &Settings, json: bool, keys: &[String]) -> Result<bool> {
+pub async fn run(
+    settings: &Settings,
+    json: bool,
+    keys: &[String],
+    from_checkpoint: Option<&std::path::Path>,
+) -> Result<bool> {
     let at = settings.location();
     // Opening would create an empty ledger, which verifies trivially: refuse instead.
     if let Some(path) = at.sqlite_file()
@@ -44,12 +49,25 @@ pub async fn run(settings: &Settings, json: bool, keys: &[String]) -> Result<boo
         },
     };
     let trusted = trusted_keys(settings, keys)?;
+    // With --from-checkpoint, only what came after a checkpoint the user kept is checked.
+    let since = match from_checkpoint {
+        Some(path) => Some(kept_checkpoint(path, &trusted)?),
+        None => None,
+    };
     let bar = progress::bar(0, "verify", json);
-    let result = checkpoints::verify_ledger(store.as_ref(), &trusted, |done, total| {
+    let progress = |done, total| {
         bar.set_length(total);
         bar.set_position(done);
-    })
-    .await;
+    };
+    let result = match since {
+        Some((size, root)) => {
+            chronicle_store::verify::verify_from(store.as_ref(), size, &root, progress)
+                .await
+                .map(|r| (r, 0))
+                .map_err(EngineError::from)
+        }
+        None => checkpoints::verify_ledger(store.as_ref(), &trusted, progress).await,
+    };
     bar.finish_and_clear();
     let (report, checked) = match result {
         Ok(done) => done,
@@ -71,6 +89,29 @@ pub async fn run(settings: &Settings, json: bool, keys: &[String]) -> Result<boo
         println!("checkpoints     {checked} kept checkpoints verified (signature and root)");
     }
     Ok(report.ok())
+}
+
+/// A signed checkpoint the user kept (the `checkpoint` of `GET /v1/ledger/checkpoint`): its
+/// tree size and root, once its signature checks with a trusted key.
+fn kept_checkpoint(
+    path: &std::path::Path,
+    trusted: &[String],
+) -> Result<(u64, chronicle_core::merkle::Hash)> {
+    let note =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let body = trusted
+        .iter()
+        .filter_map(|k| chronicle_core::note::NoteVerifier::parse(k).ok())
+        .find_map(|v| v.open(&note).ok())
+        .with_context(|| {
+            format!(
+                "{} is not a checkpoint signed by a trusted key (give --key)",
+                path.display()
+            )
+        })?;
+    let (_, size, root) = chronicle_core::note::parse_checkpoint(body)
+        .with_context(|| format!("{} is not a checkpoint", path.display()))?;
+    Ok((size, root))
 }
 
 /// The keys kept checkpoints must be signed with: the local signing key's (when its file

@@ -1554,3 +1554,68 @@ fn bench_stream_reports_latency_per_subscriber_count() {
     );
     assert!(runs[0]["p99_ms"].as_f64().unwrap() >= runs[0]["p50_ms"].as_f64().unwrap());
 }
+
+#[tokio::test]
+async fn verify_from_a_kept_checkpoint_checks_only_what_came_after_it() {
+    let (t, data) = tempdir();
+    let client = reqwest::Client::new();
+    let server = Server::start(t.path(), &data, &[]);
+    server.ready(&client).await;
+    let create = |i: u64| {
+        let (client, base) = (client.clone(), server.base.clone());
+        async move {
+            let r = client
+                .post(format!("{base}/v1/entities/note"))
+                .json(&json!({"id": format!("n{i}"), "data": {"i": i}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    };
+    for i in 0..5 {
+        create(i).await;
+    }
+    let cp: Value = client
+        .get(format!("{}/v1/ledger/checkpoint", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kept = t.path().join("kept.checkpoint");
+    std::fs::write(&kept, cp["checkpoint"].as_str().unwrap()).unwrap();
+    for i in 5..9 {
+        create(i).await;
+    }
+    server.kill_9();
+    let args = [
+        "verify",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--from-checkpoint",
+        kept.to_str().unwrap(),
+        "--json",
+    ];
+    let o = run(t.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(json_of(&o)["tree_size"], 9);
+
+    // A row after the checkpoint edited in the file: named.
+    let db = rusqlite::Connection::open(data.join("chronicle.db")).unwrap();
+    let changed = db.execute("UPDATE entries SET canonical = replace(canonical, '\"i\":6', '\"i\":60') WHERE seq = 7", []).unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let o = run(t.path(), &args);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(json_of(&o)["failure"]["seq"], 7);
+
+    // A checkpoint file nobody trusted signed: refused before anything is checked.
+    std::fs::write(
+        &kept,
+        "chronicle.local/ledger\n5\nAAAA\n\n\u{2014} someone AAAA\n",
+    )
+    .unwrap();
+    assert_eq!(run(t.path(), &args).status.code(), Some(2));
+}

@@ -85,7 +85,7 @@ pub async fn verify_at(
         roots.push((0, chronicle_core::merkle::empty_root()));
         wanted.next();
     }
-    let report = verify_inner(store, &mut progress, |frontier| {
+    let report = verify_inner(store, &mut progress, Frontier::new(), |frontier| {
         while wanted.peek() == Some(&frontier.size()) {
             roots.push((frontier.size(), frontier.root()));
             wanted.next();
@@ -98,11 +98,12 @@ pub async fn verify_at(
 async fn verify_inner(
     store: &dyn Store,
     progress: &mut impl FnMut(u64, u64),
+    start: Frontier,
     mut at_size: impl FnMut(&Frontier),
 ) -> Result<VerifyReport, StoreError> {
     let head = store.head().await?;
-    let mut frontier = Frontier::new();
-    let mut expected = 1u64;
+    let mut frontier = start;
+    let mut expected = frontier.size() + 1;
     let fail = |frontier: &Frontier, seq, kind, detail: String| VerifyReport {
         entries_checked: frontier.size(),
         tree_size: head.tree_size,
@@ -239,4 +240,71 @@ fn column_diff(want: &IndexedColumns, got: &IndexedColumns) -> String {
     let w = format!("{want:?}");
     let g = format!("{got:?}");
     format!("searchable columns disagree with the entry: expected {w}, stored {g}")
+}
+
+/// Verifies only what came after a checkpoint the caller kept (tree size `size`, root `root`,
+/// its signature already checked): the stored tree is consistent with it (an RFC 9162
+/// consistency proof from stored nodes), and every row after it recomputes to the stored
+/// head, starting from the frontier the stored nodes give at `size`.
+pub async fn verify_from(
+    store: &dyn Store,
+    size: u64,
+    root: &Hash,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<VerifyReport, StoreError> {
+    let head = store.head().await?;
+    let failed = |kind, detail: String| VerifyReport {
+        entries_checked: 0,
+        tree_size: head.tree_size,
+        root: head.root,
+        failure: Some(Failure {
+            seq: size,
+            kind,
+            detail,
+        }),
+    };
+    if size > head.tree_size {
+        return Ok(failed(
+            FailureKind::RowMissing,
+            format!(
+                "the checkpoint has {size} entries, the ledger only {}",
+                head.tree_size
+            ),
+        ));
+    }
+    let proof = crate::proofs::consistency(store, size, head.tree_size).await?;
+    if chronicle_core::merkle::verify_consistency(size, head.tree_size, root, &head.root, &proof)
+        .is_err()
+    {
+        return Ok(failed(
+            FailureKind::CheckpointMismatch,
+            format!("the ledger is not an extension of the checkpoint of size {size}"),
+        ));
+    }
+    // The frontier at `size`, from stored nodes (two passes: which nodes, then their hashes).
+    let mut wanted = Vec::new();
+    let _ = Frontier::from_nodes(size, |level, index| {
+        wanted.push((level, index));
+        Ok::<Hash, ()>([0; 32])
+    });
+    let mut nodes = std::collections::BTreeMap::new();
+    for (level, index) in wanted {
+        let hash = store.node(level, index).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "tree node (level {level}, index {index}) is not stored"
+            ))
+        })?;
+        nodes.insert((level, index), hash);
+    }
+    let start = Frontier::from_nodes(size, |level, index| {
+        nodes.get(&(level, index)).copied().ok_or(())
+    })
+    .map_err(|()| StoreError::Corrupt("a tree node vanished".into()))?;
+    if start.root() != *root {
+        return Ok(failed(
+            FailureKind::CheckpointMismatch,
+            format!("the stored tree at size {size} is not the checkpoint's"),
+        ));
+    }
+    verify_inner(store, &mut progress, start, |_| {}).await
 }
