@@ -81,6 +81,8 @@ pub async fn run(
     };
     if let Some(f) = &report.failure {
         record_failure(store.as_ref(), f).await;
+    } else {
+        clear_failure(store.as_ref()).await;
     }
     if json {
         print_json(&report, checked)?;
@@ -129,6 +131,45 @@ fn trusted_keys(settings: &Settings, keys: &[String]) -> Result<Vec<String>> {
         trusted.extend(c.previous_keys.iter().flatten().cloned());
     }
     Ok(trusted)
+}
+
+/// After a failure was recorded, a passing verification records that it passes, which lowers
+/// the servers' readiness signal again. Nothing is written when there was no failure.
+async fn clear_failure(store: &dyn Store) {
+    let query = chronicle_store::EntryQuery {
+        tag: Some("integrity".into()),
+        order: chronicle_store::Order::Desc,
+        limit: 1,
+        ..Default::default()
+    };
+    let Ok(latest) = store.search(&query).await else {
+        return;
+    };
+    if latest
+        .first()
+        .is_none_or(|e| e.operation != Operation::Security)
+    {
+        return;
+    }
+    let event = EventInput {
+        operation: Some(Operation::System),
+        summary: Some("ledger verification passed".into()),
+        tags: Some(vec!["integrity".into()]),
+        ..EventInput::default()
+    };
+    let ctx = RequestContext {
+        reason: Some("chronicle verify".into()),
+        ..RequestContext::default()
+    };
+    if let Err(e) = store
+        .write(WriteRequest {
+            context: ctx,
+            kind: WriteKind::Event(event),
+        })
+        .await
+    {
+        eprintln!("warning: could not record the passing verification on the ledger: {e}");
+    }
 }
 
 /// A failed verification is itself an event on the ledger (a `security` entry), when the

@@ -8,6 +8,7 @@
 //!   leaves), `ops` (health, readiness, metrics, OpenAPI), `stream` (Server-Sent Events),
 //!   `alerts` (alert rules and fired alerts).
 //! - [`hub`]: the one ledger tailer per process and the broadcast of committed entries.
+//! - [`integrity`]: the readiness signal raised by a failed verification.
 //! - [`subscription`]: one subscriber's gap-free, duplicate-free view (ledger replay + live).
 //! - [`filter`]: the exact-match entry filters search, stream and alert rules share.
 //! - [`alerts`]: alert rules, the pure window logic, the evaluator task, webhooks.
@@ -30,6 +31,7 @@ pub mod error;
 pub mod extract;
 pub mod filter;
 pub mod hub;
+pub mod integrity;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
@@ -172,6 +174,8 @@ pub struct AppState {
     pub(crate) hub: Arc<hub::Hub>,
     /// One permit per stream subscriber.
     pub(crate) subscribers: Arc<tokio::sync::Semaphore>,
+    /// Whether the latest verification of the ledger failed (for `/readyz`).
+    pub(crate) integrity: integrity::Integrity,
 }
 
 impl AppState {
@@ -191,6 +195,7 @@ impl AppState {
         AppState {
             hub: hub::Hub::new(config.stream.capacity),
             subscribers: Arc::new(tokio::sync::Semaphore::new(config.stream.max_subscribers)),
+            integrity: integrity::Integrity::default(),
             signer: Arc::new(signer),
             engine,
             store,
@@ -227,6 +232,7 @@ pub async fn run(
         tokio::spawn(routes::checkpoints::keep_checkpoints(state.clone())),
         tokio::spawn(hub.clone().tail(state.store.clone(), poll)),
         tokio::spawn(alerts::task::evaluate(state.clone())),
+        tokio::spawn(integrity::watch(state.clone())),
     ];
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     // Streams never end by themselves: closing the hub ends them, so that graceful shutdown

@@ -30,6 +30,12 @@ pub async fn healthz() -> axum::Json<Health> {
     responses((status = 200, description = "Ready", body = Health),
               (status = 503, description = "The database does not answer", body = Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> {
+    if let Some(failure) = state.integrity.failure() {
+        return Err(ApiError::new(
+            Code::Unavailable,
+            format!("the ledger failed verification: {failure}"),
+        ));
+    }
     match state.store.ping().await {
         Ok(()) => Ok(axum::Json(Health {
             status: "ready".to_owned(),

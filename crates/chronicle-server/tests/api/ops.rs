@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 backend_tests!(
     health_and_readiness_answer_ok_on_a_working_store,
+    a_recorded_verification_failure_makes_the_server_unready,
     metrics_expose_request_write_and_storage_metrics,
     openapi_documents_every_route_served,
     unknown_routes_and_methods_answer_with_problems,
@@ -29,6 +30,50 @@ async fn health_and_readiness_answer_ok_on_a_working_store(app: TestApp) {
         expect_json(app.get("/readyz").await, StatusCode::OK).await["status"],
         "ready"
     );
+}
+
+/// A failed verification (a `security` entry tagged `integrity`, as `chronicle verify` writes
+/// it) makes the server unready until a passing one is recorded.
+async fn a_recorded_verification_failure_makes_the_server_unready(app: TestApp) {
+    let failed = json!({"operation": "security", "summary": "ledger verification failed at seq 7", "tags": ["integrity"]});
+    expect_json(
+        app.post("/v1/audit/events", &failed).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let mut status = StatusCode::OK;
+    for _ in 0..200 {
+        status = app.get("/readyz").await.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let problem = expect_problem(
+        app.get("/readyz").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("seq 7"),
+        "{problem}"
+    );
+    let passed = json!({"operation": "system", "summary": "ledger verification passed", "tags": ["integrity"]});
+    expect_json(
+        app.post("/v1/audit/events", &passed).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    for _ in 0..200 {
+        status = app.get("/readyz").await.status();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
 }
 
 async fn metrics_expose_request_write_and_storage_metrics(app: TestApp) {
