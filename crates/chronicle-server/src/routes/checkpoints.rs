@@ -135,6 +135,11 @@ pub(crate) async fn keep_checkpoints(state: AppState) {
     if settings.every_secs == 0 && settings.every_entries == 0 {
         return;
     }
+    // A key for this process only (none configured) signs on request but keeps nothing: a
+    // kept checkpoint must stay verifiable after the process, and its key, are gone.
+    if settings.signer.is_none() {
+        return;
+    }
     let mut last_kept = match checkpoints::latest(state.store.as_ref()).await {
         Ok(cp) => cp.map(|c| c.tree_size),
         Err(e) => {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 backend_tests!(
+    a_process_only_key_keeps_no_checkpoints,
     checkpoints_verify_with_the_published_key_by_an_independent_parser,
     checkpoints_are_kept_at_the_configured_cadence,
     witness_cosignatures_are_accepted_only_from_configured_keys,
@@ -82,7 +83,9 @@ async fn checkpoints_verify_with_the_published_key_by_an_independent_parser(app:
 }
 
 async fn checkpoints_are_kept_at_the_configured_cadence(app: TestApp) {
+    let log = NoteSigner::from_seed("chronicle.local/ledger", [4; 32]).unwrap();
     let settings = CheckpointSettings {
+        signer: Some(CheckpointSigner::parse(&log.to_private_string()).unwrap()),
         every_entries: 4,
         every_secs: 0,
         ..CheckpointSettings::default()
@@ -243,5 +246,37 @@ async fn witness_cosignatures_are_accepted_only_from_configured_keys(app: TestAp
             .unwrap()
             .ends_with(&line),
         "the cosignature is kept"
+    );
+}
+
+/// Without a configured key the server signs on request but keeps nothing: a kept checkpoint
+/// signed by a key that dies with the process could never be verified again.
+async fn a_process_only_key_keeps_no_checkpoints(app: TestApp) {
+    let settings = CheckpointSettings {
+        every_entries: 1,
+        every_secs: 0,
+        ..CheckpointSettings::default()
+    };
+    let app = spawn_app_with(
+        app.backend,
+        ServerConfig {
+            checkpoints: settings,
+            ..ServerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    for i in 0..3 {
+        app.create("note", &format!("n{i}"), json!({})).await;
+    }
+    // Give the cadence its ticks, then look: still nothing kept, and still signed on request.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let page = expect_json(app.get("/v1/ledger/checkpoints").await, StatusCode::OK).await;
+    assert_eq!(page["checkpoints"], json!([]));
+    assert!(
+        expect_json(app.get("/v1/ledger/checkpoint").await, StatusCode::OK).await["checkpoint"]
+            .as_str()
+            .unwrap()
+            .contains("\n\n\u{2014} ")
     );
 }
