@@ -106,6 +106,7 @@ mod tests {
             seq: 1,
             timestamp: crate::timefmt::parse("2026-01-01T00:00:00.5Z").unwrap(),
             actor: Actor {
+                via: None,
                 id: Some("u1".into()),
                 email: None,
                 role: Some("admin".into()),

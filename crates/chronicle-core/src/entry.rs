@@ -15,6 +15,12 @@ pub struct Actor {
     pub id: Option<String>,
     pub email: Option<String>,
     pub role: Option<String>,
+    /// The credential that vouched for this actor when it is not the actor's own: a
+    /// `service` token writing on behalf of its application's user. Absent otherwise (and
+    /// then absent from the canonical bytes, so entries written before it existed keep
+    /// their hashes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// Everything about a request that is not its payload.

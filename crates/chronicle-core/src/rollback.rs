@@ -837,6 +837,7 @@ mod tests {
             let seq = self.entries.len() as u64 + 1;
             let ctx = RequestContext {
                 actor: crate::Actor {
+                    via: None,
                     id: Some(format!("actor{seq}")),
                     ..Default::default()
                 },

@@ -222,7 +222,8 @@ impl Engine {
         Ok(out)
     }
 
-    /// Approves or rejects. Only role `approver`, never the requester, once per approver.
+    /// Approves or rejects. Only roles `approver` and `admin`, never the requester, once per
+    /// approver.
     pub async fn decide(
         self: &Arc<Self>,
         id: Uuid,
@@ -238,9 +239,9 @@ impl Engine {
                 "a justification is required",
             ));
         }
-        if ctx.actor.role.as_deref() != Some("approver") {
+        if !matches!(ctx.actor.role.as_deref(), Some("approver" | "admin")) {
             return Err(EngineError::Forbidden(
-                "only the approver role may approve or reject rollbacks".into(),
+                "only the approver and admin roles may approve or reject rollbacks".into(),
             ));
         }
         let Some(who) = ctx.actor.id.clone() else {

@@ -48,6 +48,7 @@ async fn fixture() -> Fixture {
 fn ctx(actor: &str, role: &str) -> RequestContext {
     RequestContext {
         actor: Actor {
+            via: None,
             id: Some(actor.into()),
             email: None,
             role: Some(role.into()),

@@ -69,6 +69,7 @@ fn args() -> Args {
 fn context(client: usize) -> RequestContext {
     RequestContext {
         actor: Actor {
+            via: None,
             id: Some(format!("user-{}", client % 50)),
             email: Some(format!("user-{}@example.com", client % 50)),
             role: Some("admin".into()),

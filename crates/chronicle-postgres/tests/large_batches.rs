@@ -15,6 +15,7 @@ use std::sync::Arc;
 fn ctx() -> RequestContext {
     RequestContext {
         actor: Actor {
+            via: None,
             id: Some("loader".into()),
             ..Actor::default()
         },

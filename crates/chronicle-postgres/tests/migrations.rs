@@ -16,6 +16,7 @@ fn update(id: &str, patch: serde_json::Value) -> WriteRequest {
     WriteRequest {
         context: RequestContext {
             actor: Actor {
+                via: None,
                 id: Some("ann".into()),
                 ..Actor::default()
             },

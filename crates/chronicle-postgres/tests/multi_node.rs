@@ -15,6 +15,7 @@ use std::sync::Arc;
 fn ctx(actor: &str) -> RequestContext {
     RequestContext {
         actor: Actor {
+            via: None,
             id: Some(actor.into()),
             email: Some(format!("{actor}@example.com")),
             role: None,

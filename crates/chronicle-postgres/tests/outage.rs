@@ -20,6 +20,7 @@ fn create(id: &str) -> WriteRequest {
     WriteRequest {
         context: RequestContext {
             actor: Actor {
+                via: None,
                 id: Some("ops".into()),
                 ..Actor::default()
             },

@@ -7,6 +7,7 @@
 //! proves nothing.
 
 use crate::AppState;
+use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::{HeaderMap, request::Parts};
@@ -27,7 +28,45 @@ impl FromRequestParts<AppState> for Ctx {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         let ip = client_ip(peer, &parts.headers, &state.config.trusted_proxies);
-        context_from_headers(&parts.headers, ip).map(Ctx)
+        let mut ctx = context_from_headers(&parts.headers, ip)?;
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Anonymous);
+        apply_caller(&mut ctx, &caller);
+        Ok(Ctx(ctx))
+    }
+}
+
+/// The actor is the credential's. Only a `service` credential may name another actor (its
+/// application's user) in the headers; the entry then says which credential vouched for it.
+/// With authentication off the headers are all there is.
+pub fn apply_caller(ctx: &mut RequestContext, caller: &Caller) {
+    match caller {
+        Caller::Open => {}
+        Caller::Anonymous => ctx.actor = Actor::default(),
+        Caller::Token(p) => {
+            let own = Actor {
+                id: Some(p.name.clone()),
+                email: p.email.clone(),
+                role: Some(p.role.as_str().to_owned()),
+                via: None,
+            };
+            if p.role == Role::Service {
+                let via = match &p.token_id {
+                    Some(id) => format!("{} (token {id})", p.name),
+                    None => p.name.clone(),
+                };
+                if ctx.actor.id.is_none() && ctx.actor.email.is_none() {
+                    ctx.actor = own;
+                } else {
+                    ctx.actor.via = Some(via);
+                }
+            } else {
+                ctx.actor = own;
+            }
+        }
     }
 }
 
@@ -65,6 +104,7 @@ pub fn context_from_headers(
     };
     let context = RequestContext {
         actor: Actor {
+            via: None,
             id: get("x-actor-id", limits::check_id),
             email: get("x-actor-email", limits::check_id),
             role: get("x-actor-role", limits::check_id),

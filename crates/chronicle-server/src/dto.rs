@@ -193,6 +193,9 @@ pub struct Leaves {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     pub status: String,
+    /// What an operator must know, e.g. that authentication is off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// An RFC 9457 problem document (`application/problem+json`). Extension members such as

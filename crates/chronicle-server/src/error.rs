@@ -29,6 +29,7 @@ pub enum Code {
     UnsupportedMediaType,
     RollbackConflict,
     InvalidState,
+    Unauthorized,
     Forbidden,
     TargetTooLarge,
     Unavailable,
@@ -68,6 +69,7 @@ impl Code {
                 StatusCode::CONFLICT,
                 "Not allowed in the current state",
             ),
+            Code::Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED, "Unauthorized"),
             Code::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
             Code::TargetTooLarge => (
                 "target-too-large",
@@ -269,6 +271,12 @@ impl IntoResponse for ApiError {
         if self.code == Code::Unavailable {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if self.code == Code::Unauthorized {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"chronicle\""),
+            );
+        }
         response
     }
 }
@@ -292,6 +300,7 @@ mod tests {
             Code::UnsupportedMediaType,
             Code::RollbackConflict,
             Code::InvalidState,
+            Code::Unauthorized,
             Code::Forbidden,
             Code::TargetTooLarge,
             Code::Unavailable,

@@ -25,6 +25,7 @@
 //! [`Store::write`] call a handler makes.
 
 pub mod alerts;
+pub mod auth;
 pub mod context;
 pub mod dto;
 pub mod error;
@@ -65,6 +66,10 @@ pub struct ServerConfig {
     pub stream: StreamSettings,
     /// Alert evaluation and webhook delivery.
     pub alerts: AlertSettings,
+    /// Tokens, roles, masking, access auditing.
+    pub auth: auth::AuthSettings,
+    /// Patterns replaced before anything is stored (card numbers, national ids, ...).
+    pub redactor: chronicle_core::redact::Redactor,
 }
 
 /// The stream: how the ledger is followed and how many may listen.
@@ -158,6 +163,11 @@ impl Default for ServerConfig {
             checkpoints: CheckpointSettings::default(),
             stream: StreamSettings::default(),
             alerts: AlertSettings::default(),
+            auth: auth::AuthSettings::default(),
+            redactor: chronicle_core::redact::Redactor::new(
+                &chronicle_core::redact::RedactionRule::builtin(),
+            )
+            .expect("the built-in redaction rules compile"),
         }
     }
 }
@@ -176,6 +186,8 @@ pub struct AppState {
     pub(crate) subscribers: Arc<tokio::sync::Semaphore>,
     /// Whether the latest verification of the ledger failed (for `/readyz`).
     pub(crate) integrity: integrity::Integrity,
+    /// Failed authentications per address (for the burst `security` entries).
+    pub(crate) auth_failures: Arc<auth::guard::Failures>,
 }
 
 impl AppState {
@@ -196,6 +208,7 @@ impl AppState {
             hub: hub::Hub::new(config.stream.capacity),
             subscribers: Arc::new(tokio::sync::Semaphore::new(config.stream.max_subscribers)),
             integrity: integrity::Integrity::default(),
+            auth_failures: Arc::default(),
             signer: Arc::new(signer),
             engine,
             store,

@@ -78,6 +78,7 @@ macro_rules! store_or_skip {
 fn ctx(actor: &str) -> RequestContext {
     RequestContext {
         actor: Actor {
+            via: None,
             id: Some(actor.into()),
             email: Some(format!("{actor}@example.com")),
             role: Some("admin".into()),

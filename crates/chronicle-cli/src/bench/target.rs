@@ -215,6 +215,7 @@ fn request(kind: WriteKind) -> WriteRequest {
     WriteRequest {
         context: RequestContext {
             actor: Actor {
+                via: None,
                 id: Some("bench".into()),
                 email: None,
                 role: Some("service".into()),

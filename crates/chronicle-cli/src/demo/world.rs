@@ -327,6 +327,7 @@ impl World {
         let a = &ADMINS[who];
         RequestContext {
             actor: Actor {
+                via: None,
                 id: Some(a.id.to_owned()),
                 email: a.email.map(str::to_owned),
                 role: Some(a.role.to_owned()),

@@ -94,6 +94,7 @@ async fn load_rules(state: &AppState, eval: &mut Evaluator) -> Result<(), StoreE
 pub fn system_context() -> RequestContext {
     RequestContext {
         actor: Actor {
+            via: None,
             id: Some(ALERTS_ACTOR.to_owned()),
             ..Actor::default()
         },

@@ -1,7 +1,8 @@
 //! The audit log: recording external events, searching entries, one entry, and counts.
 
-use super::{unexpected, write};
+use super::{mask_entries, record_access, unexpected, write};
 use crate::AppState;
+use crate::auth::{Caller, Role};
 use crate::context::Ctx;
 use crate::dto::{EntryList, EventRequest, Problem, Summary, SummaryGroup};
 use crate::error::{ApiError, ApiResult};
@@ -39,13 +40,29 @@ pub(crate) fn routes() -> Router<AppState> {
 pub async fn record_event(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    caller: Caller,
     params: Params,
     Json(body): Json<EventRequest>,
 ) -> ApiResult<Response> {
     params.finish()?;
+    // A security event can take every node out of readiness (a failed verification is one):
+    // only an admin or a service may record one.
+    if body.operation == chronicle_core::entry::Operation::Security
+        && caller
+            .role()
+            .is_some_and(|r| !matches!(r, Role::Admin | Role::Service))
+    {
+        return Err(ApiError::new(
+            crate::error::Code::Forbidden,
+            "only the admin and service roles may record security events",
+        ));
+    }
     let event = check_event(&state, body)?;
     match write(&state, ctx, WriteKind::Event(event)).await? {
-        WriteResponse::Event(entry) => Ok((StatusCode::CREATED, axum::Json(entry)).into_response()),
+        WriteResponse::Event(mut entry) => {
+            mask_entries(&state, &caller, [&mut entry]);
+            Ok((StatusCode::CREATED, axum::Json(entry)).into_response())
+        }
         _ => Err(unexpected("event write")),
     }
 }
@@ -137,6 +154,9 @@ fn filters(p: &mut Params) -> EntryQuery {
     responses((status = 200, description = "A page of entries", body = EntryList)))]
 pub async fn search(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    caller: Caller,
+    uri: axum::http::Uri,
     mut params: Params,
 ) -> ApiResult<axum::Json<EntryList>> {
     let mut query = filters(&mut params);
@@ -153,6 +173,8 @@ pub async fn search(
     query.limit = limit + 1;
     let mut entries = state.store.search(&query).await?;
     let next_cursor = next_page(&mut entries, limit, |e| seq_cursor(e.seq));
+    record_access(&state, ctx, &uri, "searched entries", Some(entries.len())).await?;
+    mask_entries(&state, &caller, &mut entries);
     Ok(axum::Json(EntryList {
         entries,
         next_cursor,
@@ -166,17 +188,22 @@ pub async fn search(
               (status = 404, description = "No such entry", body = Problem)))]
 pub async fn entry(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    caller: Caller,
+    uri: axum::http::Uri,
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<axum::Json<Entry>> {
     params.finish()?;
     let id =
         Uuid::parse_str(&id).map_err(|_| ApiError::invalid_field("/path/id", "must be a UUID"))?;
-    let entry = state
+    let mut entry = state
         .store
         .entry(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("entry {id} not found")))?;
+    record_access(&state, ctx, &uri, &format!("read entry {id}"), Some(1)).await?;
+    mask_entries(&state, &caller, [&mut entry]);
     Ok(axum::Json(entry))
 }
 
@@ -193,6 +220,8 @@ pub async fn entry(
     responses((status = 200, description = "Groups", body = Summary)))]
 pub async fn summary(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    uri: axum::http::Uri,
     mut params: Params,
 ) -> ApiResult<axum::Json<Summary>> {
     let query = filters(&mut params);
@@ -205,12 +234,13 @@ pub async fn summary(
     params.finish()?;
     let by = by.ok_or_else(|| ApiError::invalid_field("/query/group_by", "is required"))?;
     let groups = state.store.summary(&query, by).await?;
-    let groups = groups
+    let groups: Vec<SummaryGroup> = groups
         .into_iter()
         .map(|g| SummaryGroup {
             key: g.key,
             count: g.count,
         })
         .collect();
+    record_access(&state, ctx, &uri, "summarised entries", Some(groups.len())).await?;
     Ok(axum::Json(Summary { groups }))
 }

@@ -9,6 +9,7 @@
 
 use super::{unexpected, write};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::context::Ctx;
 use crate::dto::{
     BulkRequest, BulkResponse, OpKind, OpRequest, OpResult, Problem, TransactionRequest,
@@ -43,13 +44,15 @@ pub(crate) fn routes() -> Router<AppState> {
 pub async fn bulk(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    caller: Caller,
     params: Params,
     Json(body): Json<BulkRequest>,
 ) -> ApiResult<axum::Json<BulkResponse>> {
     params.finish()?;
     let atomic = body.atomic.unwrap_or(true);
     let ops = to_ops(body.operations)?;
-    let (bulk_id, results, entry) = run_batch(&state, ctx, WriteKind::Bulk { ops, atomic }).await?;
+    let (bulk_id, results, entry) =
+        run_batch(&state, ctx, &caller, WriteKind::Bulk { ops, atomic }).await?;
     Ok(axum::Json(BulkResponse {
         bulk_id,
         results,
@@ -67,13 +70,14 @@ pub async fn bulk(
 pub async fn transaction(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    caller: Caller,
     params: Params,
     Json(body): Json<TransactionRequest>,
 ) -> ApiResult<axum::Json<TransactionResponse>> {
     params.finish()?;
     let ops = to_ops(body.operations)?;
     let (transaction_id, results, entry) =
-        run_batch(&state, ctx, WriteKind::Transaction { ops }).await?;
+        run_batch(&state, ctx, &caller, WriteKind::Transaction { ops }).await?;
     Ok(axum::Json(TransactionResponse {
         transaction_id,
         results,
@@ -84,6 +88,7 @@ pub async fn transaction(
 async fn run_batch(
     state: &AppState,
     ctx: chronicle_core::RequestContext,
+    caller: &Caller,
     kind: WriteKind,
 ) -> ApiResult<(Uuid, Vec<OpResult>, Option<Entry>)> {
     let requested = match &kind {
@@ -100,11 +105,17 @@ async fn run_batch(
         return Err(unexpected("batch write"));
     };
     if committed {
-        let results = results
+        let mut results: Vec<OpResult> = results
             .into_iter()
             .enumerate()
             .map(|(i, r)| op_result(i, r))
             .collect();
+        for r in &mut results {
+            if let Some(e) = &mut r.entity {
+                super::mask_entity(state, caller, e);
+            }
+            super::mask_entries(state, caller, r.entry.as_mut());
+        }
         return Ok((id, results, entry));
     }
     Err(refused_batch(results, requested))

@@ -4,8 +4,11 @@
 //! A deleted entity is still answered by `GET` (with `deleted: true` and its last data) so
 //! that its version stays visible; writes other than create and replace answer 404 for it.
 
-use super::{audit_read, etag, expected_version, unexpected, write};
+use super::{
+    audit_read, etag, expected_version, mask_entity, mask_entries, record_access, unexpected, write,
+};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::context::Ctx;
 use crate::dto::{
     CreateEntity, DeleteResponse, EntityList, EntityResponse, EntryList, WriteEntity,
@@ -42,6 +45,7 @@ pub(crate) fn routes() -> Router<AppState> {
 pub async fn create(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    caller: Caller,
     Path(entity_type): Path<String>,
     params: Params,
     Json(body): Json<CreateEntity>,
@@ -57,7 +61,13 @@ pub async fn create(
         data: body.data,
     };
     let outcome = write_one(&state, ctx, op).await?;
-    Ok(written(StatusCode::CREATED, outcome, false))
+    Ok(written(
+        &state,
+        &caller,
+        StatusCode::CREATED,
+        outcome,
+        false,
+    ))
 }
 
 /// The entity now, at a version (`version`) or at a time (`as_of`).
@@ -70,6 +80,7 @@ pub async fn create(
 pub async fn read(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    caller: Caller,
     Path((entity_type, id)): Path<(String, String)>,
     mut params: Params,
 ) -> ApiResult<Response> {
@@ -88,7 +99,7 @@ pub async fn read(
         (None, Some(t)) => entity_at(&state, &entity_type, &id, Bound::Time(t)).await?,
         (None, None) => state.store.entity(&entity_type, &id).await?,
     };
-    let Some(entity) = found else {
+    let Some(mut entity) = found else {
         let when = match (version, as_of) {
             (Some(v), _) => format!(" at version {v}"),
             (None, Some(t)) => format!(" at {}", chronicle_core::timefmt::format(t)),
@@ -100,6 +111,7 @@ pub async fn read(
     };
     let meta = json!({ "version": entity.version });
     audit_read(&state, ctx, &entity_type, Some(&id), meta).await?;
+    mask_entity(&state, &caller, &mut entity);
     let tag = etag(entity.version);
     Ok((
         [tag],
@@ -123,6 +135,7 @@ pub async fn read(
 pub async fn update(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    caller: Caller,
     Path((entity_type, id)): Path<(String, String)>,
     headers: HeaderMap,
     params: Params,
@@ -138,7 +151,7 @@ pub async fn update(
         expected_version: expected,
     };
     let outcome = write_one(&state, ctx, op).await?;
-    Ok(written(StatusCode::OK, outcome, true))
+    Ok(written(&state, &caller, StatusCode::OK, outcome, true))
 }
 
 /// Replaces the entity's data; creates the entity (201) when it does not exist.
@@ -152,6 +165,7 @@ pub async fn update(
 pub async fn replace(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    caller: Caller,
     Path((entity_type, id)): Path<(String, String)>,
     headers: HeaderMap,
     params: Params,
@@ -172,7 +186,7 @@ pub async fn replace(
     } else {
         StatusCode::OK
     };
-    Ok(written(status, outcome, true))
+    Ok(written(&state, &caller, status, outcome, true))
 }
 
 /// Deletes the entity (it keeps its data and history; create or PUT brings the id back).
@@ -186,6 +200,7 @@ pub async fn replace(
 pub async fn delete(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    caller: Caller,
     Path((entity_type, id)): Path<(String, String)>,
     headers: HeaderMap,
     mut params: Params,
@@ -200,9 +215,10 @@ pub async fn delete(
         expected_version: expected,
     };
     let outcome = write_one(&state, ctx, op).await?;
-    let entry = outcome
+    let mut entry = outcome
         .entry
         .ok_or_else(|| unexpected("a delete without an entry"))?;
+    mask_entries(&state, &caller, [&mut entry]);
     Ok(axum::Json(DeleteResponse { entry }).into_response())
 }
 
@@ -215,6 +231,7 @@ pub async fn delete(
 pub async fn list(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    caller: Caller,
     Path(entity_type): Path<String>,
     mut params: Params,
 ) -> ApiResult<Response> {
@@ -235,6 +252,9 @@ pub async fn list(
         json!({ "count": entities.len() }),
     )
     .await?;
+    for e in &mut entities {
+        mask_entity(&state, &caller, e);
+    }
     Ok(axum::Json(EntityList {
         entities,
         next_cursor,
@@ -253,9 +273,12 @@ pub async fn list(
 pub async fn history(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    caller: Caller,
+    uri: axum::http::Uri,
     Path((entity_type, id)): Path<(String, String)>,
     mut params: Params,
 ) -> ApiResult<Response> {
+    let access_ctx = ctx.clone();
     let field = params.pointer("field");
     let limit = params.limit(state.config.default_page_size, state.config.max_page_size);
     let cursor = params.seq_cursor();
@@ -283,6 +306,9 @@ pub async fn history(
         json!({ "history": true }),
     )
     .await?;
+    let what = format!("history of {entity_type} {id}");
+    record_access(&state, access_ctx, &uri, &what, Some(entries.len())).await?;
+    mask_entries(&state, &caller, &mut entries);
     Ok(axum::Json(EntryList {
         entries,
         next_cursor,
@@ -315,7 +341,15 @@ async fn write_one(
     }
 }
 
-fn written(status: StatusCode, outcome: OpOutcome, with_changed: bool) -> Response {
+fn written(
+    state: &AppState,
+    caller: &Caller,
+    status: StatusCode,
+    mut outcome: OpOutcome,
+    with_changed: bool,
+) -> Response {
+    mask_entity(state, caller, &mut outcome.entity);
+    mask_entries(state, caller, outcome.entry.as_mut());
     let tag = etag(outcome.entity.version);
     let changed = with_changed.then_some(outcome.entry.is_some());
     let body = EntityResponse {

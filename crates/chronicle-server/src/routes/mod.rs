@@ -11,14 +11,17 @@ pub mod ops;
 pub mod rollbacks;
 pub mod snapshots;
 pub mod stream;
+pub mod tokens;
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Code};
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chronicle_core::entry::{Operation, RequestContext};
 use chronicle_core::write::EventInput;
+use chronicle_core::{EntityState, Entry};
 use chronicle_store::{WriteKind, WriteRequest, WriteResponse};
 use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -36,6 +39,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(snapshots::routes())
         .merge(stream::routes())
         .merge(alerts::routes())
+        .merge(tokens::routes())
+        // Every routed request (and only those: the fallbacks answer anyone) passes the guard.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::guard::guard,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inner to outer: a panic becomes a 500 problem, which metrics then count.
@@ -70,13 +79,67 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// metrics, after which the stream's tailer is woken to publish what was committed.
 pub(crate) async fn write(
     state: &AppState,
-    context: RequestContext,
-    kind: WriteKind,
+    mut context: RequestContext,
+    mut kind: WriteKind,
 ) -> ApiResult<WriteResponse> {
+    redact(&state.config.redactor, &mut context, &mut kind);
     let response = state.store.write(WriteRequest { context, kind }).await?;
     state.hub.wake();
     crate::metrics::record_write(&response);
     Ok(response)
+}
+
+/// Applies the redaction rules to everything a request would store: its values and its
+/// free text. Runs in [`write`], the one door to the store, so no path skips it.
+fn redact(
+    redactor: &chronicle_core::redact::Redactor,
+    context: &mut RequestContext,
+    kind: &mut WriteKind,
+) {
+    if redactor.is_empty() {
+        return;
+    }
+    for text in [
+        &mut context.reason,
+        &mut context.user_agent,
+        &mut context.session_id,
+        &mut context.correlation_id,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        redactor.string(text);
+    }
+    let op_value = |op: &mut chronicle_core::write::EntityOp| {
+        use chronicle_core::write::EntityOp as Op;
+        match op {
+            Op::Create { data, .. } | Op::Replace { data, .. } | Op::Restore { data, .. } => {
+                redactor.value(data)
+            }
+            Op::Update { patch, .. } => redactor.value(patch),
+            Op::Delete { .. } => {}
+        }
+    };
+    match kind {
+        WriteKind::Single(op) => op_value(op),
+        WriteKind::Bulk { ops, .. } | WriteKind::Transaction { ops } => {
+            ops.iter_mut().for_each(op_value)
+        }
+        WriteKind::Event(e) => {
+            for v in [&mut e.old_values, &mut e.new_values, &mut e.metadata]
+                .into_iter()
+                .flatten()
+            {
+                redactor.value(v);
+            }
+            if let Some(s) = &mut e.summary {
+                redactor.string(s);
+            }
+            for t in e.tags.iter_mut().flatten() {
+                redactor.string(t);
+            }
+        }
+    }
 }
 
 /// A response kind the store must not give for this request kind: a bug, not bad input.
@@ -153,5 +216,58 @@ pub(crate) async fn audit_read(
     match write(state, context, WriteKind::Event(event)).await? {
         WriteResponse::Event(_) => Ok(()),
         _ => Err(unexpected("read event")),
+    }
+}
+
+/// Masks what a caller without unmask rights must not see: the sensitive fields of an entity.
+pub(crate) fn mask_entity(state: &AppState, caller: &Caller, entity: &mut EntityState) {
+    if !caller.unmasked(&state.config.auth) {
+        chronicle_core::mask::mask_data(&state.schema, &entity.entity_type, &mut entity.data);
+    }
+}
+
+/// Masks the sensitive values of entries for a caller without unmask rights.
+pub(crate) fn mask_entries<'a>(
+    state: &AppState,
+    caller: &Caller,
+    entries: impl IntoIterator<Item = &'a mut Entry>,
+) {
+    if !caller.unmasked(&state.config.auth) {
+        for entry in entries {
+            chronicle_core::mask::mask_entry(&state.schema, entry);
+        }
+    }
+}
+
+/// Records a read of the audit trail itself as an `access` entry: who, which route, the
+/// filters (the query string) and how many entries were returned. Runs before the answer is
+/// sent: an access that cannot be recorded is not served.
+pub(crate) async fn record_access(
+    state: &AppState,
+    context: RequestContext,
+    uri: &axum::http::Uri,
+    what: &str,
+    count: Option<usize>,
+) -> ApiResult<()> {
+    if !state.config.auth.audit_access {
+        return Ok(());
+    }
+    let summary = match count {
+        Some(n) => format!("{what}: {n} returned"),
+        None => what.to_owned(),
+    };
+    let event = EventInput {
+        operation: Some(Operation::Access),
+        summary: Some(summary),
+        metadata: Some(serde_json::json!({
+            "path": uri.path(),
+            "query": uri.query().unwrap_or(""),
+            "count": count,
+        })),
+        ..EventInput::default()
+    };
+    match write(state, context, WriteKind::Event(event)).await? {
+        WriteResponse::Event(_) => Ok(()),
+        _ => Err(unexpected("access event")),
     }
 }

@@ -22,8 +22,12 @@ pub(crate) fn routes() -> Router<AppState> {
 pub async fn healthz() -> axum::Json<Health> {
     axum::Json(Health {
         status: "ok".to_owned(),
+        warnings: Vec::new(),
     })
 }
+
+/// What `/readyz` says while authentication is off.
+pub const INSECURE: &str = "authentication is off (--insecure-no-auth): anyone who can reach this server can read and change everything";
 
 /// The database answers.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
@@ -39,6 +43,11 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Healt
     match state.store.ping().await {
         Ok(()) => Ok(axum::Json(Health {
             status: "ready".to_owned(),
+            warnings: if state.config.auth.enabled {
+                Vec::new()
+            } else {
+                vec![INSECURE.to_owned()]
+            },
         })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -5,6 +5,8 @@
 //! or repeated.
 
 use crate::AppState;
+use crate::auth::Caller;
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::extract::Params;
 use crate::filter::EntryFilter;
@@ -16,6 +18,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use chronicle_core::schema::Schema;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
@@ -47,6 +50,9 @@ pub(crate) fn routes() -> Router<AppState> {
         (status = 503, description = "Too many subscribers, or the server is shutting down", body = crate::dto::Problem)))]
 pub async fn stream(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    caller: Caller,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     mut params: Params,
 ) -> ApiResult<Response> {
@@ -78,15 +84,23 @@ pub async fn stream(
             ));
         }
     };
+    crate::routes::record_access(&state, ctx, &uri, "subscribed to the stream", None).await?;
+    let masking = (!caller.unmasked(&state.config.auth)).then(|| state.schema.clone());
     let events = futures::stream::unfold(
         (subscription, Subscriber::new(permit)),
-        |(mut subscription, subscriber)| async move {
-            match subscription.next().await? {
-                Ok(p) => Some((Ok::<_, Infallible>(event(&p)), (subscription, subscriber))),
-                Err(e) => {
-                    // Ending the response lets the client reconnect with Last-Event-ID.
-                    tracing::warn!(error = %e, "stream: cannot read the ledger; ending a stream");
-                    None
+        move |(mut subscription, subscriber)| {
+            let masking = masking.clone();
+            async move {
+                match subscription.next().await? {
+                    Ok(p) => Some((
+                        Ok::<_, Infallible>(event(&p, masking.as_deref())),
+                        (subscription, subscriber),
+                    )),
+                    Err(e) => {
+                        // Ending the response lets the client reconnect with Last-Event-ID.
+                        tracing::warn!(error = %e, "stream: cannot read the ledger; ending a stream");
+                        None
+                    }
                 }
             }
         },
@@ -97,15 +111,28 @@ pub async fn stream(
         .into_response())
 }
 
-fn event(p: &Published) -> Event {
+/// The SSE event of a published entry; for a subscriber who may not see sensitive values,
+/// an audit entry with any is serialized again, masked.
+fn event(p: &Published, masking: Option<&Schema>) -> Event {
     let name = match p.kind {
         Kind::Audit => "audit",
         Kind::Alert => "alert",
     };
-    Event::default()
-        .event(name)
-        .id(p.entry.seq.to_string())
-        .data(&p.data)
+    let event = Event::default().event(name).id(p.entry.seq.to_string());
+    if let (Some(schema), Kind::Audit) = (masking, p.kind) {
+        let sensitive = p
+            .entry
+            .entity_type
+            .as_deref()
+            .is_some_and(|t| !schema.sensitive_fields(t).is_empty());
+        if sensitive {
+            let mut entry = p.entry.clone();
+            chronicle_core::mask::mask_entry(schema, &mut entry);
+            // Never fall back to the unmasked text.
+            return event.data(serde_json::to_string(&entry).unwrap_or_else(|_| "{}".into()));
+        }
+    }
+    event.data(&p.data)
 }
 
 /// `Last-Event-ID`: the seq of the last event the client received.

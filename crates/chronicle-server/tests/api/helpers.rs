@@ -32,6 +32,7 @@ read_audited = true
 [types.customer.fields.email]
 type = "string"
 required = true
+sensitive = true
 
 [types.counter]
 [types.counter.fields.n]
@@ -65,7 +66,22 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, ServerConfig::default()).await
 }
 
+/// A server with authentication and access auditing off, as most tests want: they check
+/// what the `X-Actor-*` headers say, and count entries. The security tests use
+/// [`spawn_configured`].
 pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> Option<TestApp> {
+    spawn_configured(backend, open(config)).await
+}
+
+/// `config` with authentication and access auditing off.
+pub fn open(mut config: ServerConfig) -> ServerConfig {
+    config.auth.enabled = false;
+    config.auth.audit_access = false;
+    config
+}
+
+/// A server with exactly `config`.
+pub async fn spawn_configured(backend: Backend, config: ServerConfig) -> Option<TestApp> {
     let schema = Arc::new(Schema::parse(SCHEMA).expect("test schema parses"));
     let dir = tempfile::tempdir().expect("temp dir");
     let mut pg_schema = None;
@@ -138,7 +154,7 @@ pub async fn spawn_second_node(app: &TestApp, config: ServerConfig) -> TestApp {
     let (store, _) = postgres_store(schema.clone(), Some(name))
         .await
         .expect("the first node's database answers");
-    let mut node = serve(Arc::new(store), schema, config).await;
+    let mut node = serve(Arc::new(store), schema, open(config)).await;
     node.backend = Backend::Postgres;
     node.pg_schema = Some(name.to_owned());
     node
@@ -208,6 +224,11 @@ impl TestApp {
             )
             .await;
         expect_json(res, StatusCode::CREATED).await
+    }
+
+    /// The data directory of a SQLite app.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|d| d.path())
     }
 
     pub async fn tree_size(&self) -> u64 {

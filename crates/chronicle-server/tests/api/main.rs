@@ -39,5 +39,6 @@ mod helpers;
 mod ledger;
 mod ops;
 mod rollbacks;
+mod security;
 mod sse;
 mod stream;

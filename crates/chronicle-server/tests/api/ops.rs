@@ -266,7 +266,7 @@ async fn failing_app(fail: fn() -> StoreError) -> TestApp {
     serve(
         Arc::new(FailingStore { fail }),
         schema,
-        ServerConfig::default(),
+        crate::helpers::open(ServerConfig::default()),
     )
     .await
 }

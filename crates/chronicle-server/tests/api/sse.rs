@@ -41,6 +41,11 @@ impl SseStream {
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }
+        SseStream::from_request(request).await
+    }
+
+    /// Opens a stream from a prepared request (credentials, headers).
+    pub async fn from_request(request: reqwest::RequestBuilder) -> SseStream {
         let res = request.send().await.expect("stream request sent");
         let status = res.status();
         let content_type = res

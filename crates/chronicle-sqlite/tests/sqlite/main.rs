@@ -45,6 +45,7 @@ fn raw(path: &Path) -> rusqlite::Connection {
 fn ctx(actor: &str) -> RequestContext {
     RequestContext {
         actor: Actor {
+            via: None,
             id: Some(actor.into()),
             email: Some(format!("{actor}@example.com")),
             role: None,
