@@ -5,7 +5,8 @@
 //! - [`settings`]: defaults → `chronicle.toml` → `CHRONICLE_*` → flags.
 //! - [`store`]: `open_store`, the one place that picks a backend.
 //! - [`serve`], [`verify`], [`demo`], [`bench`]: one module per command.
-//! - [`remote`], [`rollback`], [`snapshot`]: commands that talk to a running server over HTTP.
+//! - [`remote`], [`rollback`], [`snapshot`], [`token`]: commands that talk to a running server
+//!   over HTTP.
 //! - [`progress`]: progress bars that appear only for a person at a terminal.
 //!
 //! Exit status: 0 success; 1 the ledger does not verify, or a server refused a request (or a
@@ -22,6 +23,7 @@ mod settings;
 mod snapshot;
 mod store;
 mod tail;
+mod token;
 mod verify;
 
 use anyhow::Result;
@@ -78,6 +80,13 @@ enum Command {
         #[command(subcommand)]
         command: snapshot::SnapshotCommand,
     },
+    /// Tokens on a running server (admin): create, list, revoke.
+    Token {
+        #[command(flatten)]
+        remote: remote::Remote,
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +110,11 @@ struct ServeArgs {
     /// A PostgreSQL schema to keep the ledger in, created when absent [CHRONICLE_PG_SCHEMA].
     #[arg(long, value_name = "NAME")]
     pg_schema: Option<String>,
+    /// Serve without authentication: anyone who can connect reads and changes everything,
+    /// and the `X-Actor-*` headers name the actor. Only on a loopback address; the log and
+    /// /readyz say so.
+    #[arg(long)]
+    insecure_no_auth: bool,
 }
 
 #[derive(Debug, Args)]
@@ -213,7 +227,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 pg_schema: a.pg_schema,
                 ..Layer::default()
             };
-            serve::run(&Settings::load(config, flags)?, a.demo).await?;
+            let options = serve::Options {
+                demo: a.demo,
+                insecure_no_auth: a.insecure_no_auth,
+            };
+            serve::run(&Settings::load(config, flags)?, options).await?;
         }
         Command::Verify(a) if a.bundle.is_some() => {
             let path = a.bundle.as_deref().expect("checked by the guard");
@@ -274,6 +292,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Stream(a)) => bench::stream::stream(a).await?,
         Command::Rollback { remote, command } => return rollback::run(&remote, *command).await,
         Command::Snapshot { remote, command } => return snapshot::run(&remote, command).await,
+        Command::Token { remote, command } => return token::run(&remote, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -24,7 +24,18 @@ pub struct Remote {
         global = true
     )]
     pub url: String,
-    /// Who is asking (sent as X-Actor-Id; recorded in every entry the request writes).
+    /// The bearer token to authenticate with (`chronicle token create` makes one; the first
+    /// start of a server prints an admin token).
+    #[arg(
+        long,
+        env = "CHRONICLE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        global = true
+    )]
+    pub token: Option<String>,
+    /// Who is asking (sent as X-Actor-Id; recorded in every entry the request writes only
+    /// when the server runs without authentication or the token is a `service` token).
     #[arg(long, value_name = "ID", global = true)]
     pub actor: Option<String>,
     /// The asker's role (sent as X-Actor-Role); approving takes `approver`.
@@ -76,6 +87,9 @@ impl Remote {
             if let Some(v) = value {
                 req = req.header(name, v);
             }
+        }
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
         }
         if let Some(b) = body {
             req = req.json(b);

@@ -5,20 +5,35 @@ use crate::demo;
 use crate::settings::Settings;
 use crate::store::{load_schema, open_store};
 use anyhow::{Context, Result};
+use chronicle_core::redact::{RedactionRule, Redactor};
 use chronicle_core::schema::Schema;
 use chronicle_engine::checkpoints::CheckpointSigner;
+use chronicle_server::auth::{ConfiguredToken, Role};
 use chronicle_server::{AppState, ServerConfig};
 use std::io::Write;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-pub async fn run(settings: &Settings, load_demo: bool) -> Result<()> {
+/// How `serve` was asked to run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Load the demo data set when the ledger is empty.
+    pub demo: bool,
+    /// `--insecure-no-auth`.
+    pub insecure_no_auth: bool,
+}
+
+pub async fn run(settings: &Settings, options: Options) -> Result<()> {
+    let load_demo = options.demo;
     let schema = Arc::new(match &settings.schema {
         Some(path) => load_schema(path)?,
         None if load_demo => demo::schema()?,
         None => Schema::default(),
     });
-    let config = server_config(settings)?;
+    let mut config = server_config(settings)?;
+    if options.insecure_no_auth {
+        config.auth.enabled = false;
+    }
     tracing::info!(
         store = %settings.describe_store(),
         listen = %settings.listen,
@@ -47,7 +62,26 @@ pub async fn run(settings: &Settings, load_demo: bool) -> Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    if !config.auth.enabled {
+        if !addr.ip().is_loopback() {
+            anyhow::bail!(
+                "--insecure-no-auth serves only on a loopback address, not {addr}: anyone on the network could read and change everything"
+            );
+        }
+        tracing::warn!("{}", chronicle_server::routes::ops::INSECURE);
+    }
     let state = AppState::new(store, schema, config);
+    // First start with no token anywhere: make an admin token and show it this once.
+    match chronicle_server::auth::tokens::bootstrap(&state).await {
+        Ok(Some(token)) => {
+            println!(
+                "admin token (shown once; keep it, it is stored only as a hash): {}",
+                token.token
+            );
+        }
+        Ok(None) => {}
+        Err(e) => anyhow::bail!("cannot create the first admin token: {}", e.detail),
+    }
     // Scripts and tests read this line to find the server: keep its shape.
     println!("chronicle listening on http://{addr}");
     std::io::stdout().flush().ok();
@@ -112,6 +146,45 @@ pub fn server_config(settings: &Settings) -> Result<ServerConfig> {
         config.origin = signer.signer.name().to_owned();
     }
     config.checkpoints.signer = Some(signer);
+    if let Some(auth) = &settings.auth {
+        if let Some(token) = &auth.admin_token {
+            if token.chars().count() < 24 {
+                anyhow::bail!("[auth] admin_token must be at least 24 characters");
+            }
+            config
+                .auth
+                .tokens
+                .push(ConfiguredToken::new("admin", Role::Admin, token));
+        }
+        if let Some(roles) = &auth.unmask_roles {
+            config.auth.unmask_roles = roles
+                .iter()
+                .map(|r| {
+                    Role::parse(r).with_context(|| {
+                        format!("[auth] unmask_roles: {r:?} is not a role (admin, operator, approver, auditor, viewer, service)")
+                    })
+                })
+                .collect::<Result<_>>()?;
+        }
+        if let Some(on) = auth.audit_access {
+            config.auth.audit_access = on;
+        }
+        if let Some(n) = auth.failure_burst {
+            config.auth.failure_burst = n;
+        }
+        if let Some(n) = auth.failure_window_secs {
+            config.auth.failure_window_secs = n;
+        }
+    }
+    if let Some(r) = &settings.redaction {
+        let mut rules = if r.builtin.unwrap_or(true) {
+            RedactionRule::builtin()
+        } else {
+            Vec::new()
+        };
+        rules.extend(r.rules.iter().flatten().cloned());
+        config.redactor = Redactor::new(&rules).map_err(|e| anyhow::anyhow!("[redaction] {e}"))?;
+    }
     Ok(config)
 }
 

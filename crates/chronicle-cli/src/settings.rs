@@ -15,7 +15,7 @@ mod tables;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-pub use tables::{ApprovalTable, CheckpointTable};
+pub use tables::{ApprovalTable, AuthTable, CheckpointTable, RedactionTable};
 
 pub const DEFAULT_DATA_DIR: &str = "./chronicle-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -67,6 +67,10 @@ pub struct Layer {
     pub approval: Option<ApprovalTable>,
     /// `[checkpoints]`: cadence and witnesses (`CHRONICLE_CHECKPOINTS__<KEY>`).
     pub checkpoints: Option<CheckpointTable>,
+    /// `[auth]`: the admin token, masking, access auditing (`CHRONICLE_AUTH__<KEY>`).
+    pub auth: Option<AuthTable>,
+    /// `[redaction]`: patterns replaced before storage.
+    pub redaction: Option<RedactionTable>,
 }
 
 impl Layer {
@@ -86,6 +90,8 @@ impl Layer {
             checkpoint_key_file: over.checkpoint_key_file.or(self.checkpoint_key_file),
             approval: tables::merge(self.approval, over.approval, ApprovalTable::then),
             checkpoints: tables::merge(self.checkpoints, over.checkpoints, CheckpointTable::then),
+            auth: tables::merge(self.auth, over.auth, AuthTable::then),
+            redaction: tables::merge(self.redaction, over.redaction, RedactionTable::then),
         }
     }
 
@@ -171,6 +177,18 @@ impl Layer {
                                 Some(t).filter(|t| *t != CheckpointTable::default());
                             known
                         }
+                        Some(("auth", k)) => {
+                            let mut t = layer.auth.take().unwrap_or_default();
+                            let known = t.set(k, value).map_err(|w| anyhow::anyhow!(bad(w)))?;
+                            layer.auth = Some(t).filter(|t| *t != AuthTable::default());
+                            known
+                        }
+                        Some(("redaction", k)) => {
+                            let mut t = layer.redaction.take().unwrap_or_default();
+                            let known = t.set(k, value).map_err(|w| anyhow::anyhow!(bad(w)))?;
+                            layer.redaction = Some(t).filter(|t| *t != RedactionTable::default());
+                            known
+                        }
                         _ => false,
                     };
                     if !known {
@@ -201,6 +219,8 @@ pub struct Settings {
     /// The `[approval]` policy, when any layer set a key of it.
     pub approval: Option<chronicle_engine::ApprovalPolicy>,
     pub checkpoints: Option<CheckpointTable>,
+    pub auth: Option<AuthTable>,
+    pub redaction: Option<RedactionTable>,
     /// Where the file layer came from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -270,6 +290,8 @@ impl Settings {
             checkpoint_key_file: l.checkpoint_key_file,
             approval: l.approval.as_ref().map(ApprovalTable::policy),
             checkpoints: l.checkpoints,
+            auth: l.auth,
+            redaction: l.redaction,
             config_file,
         };
         Ok((settings, unknown))
@@ -318,6 +340,8 @@ pub fn known_variables() -> Vec<String> {
         .map(|s| (*s).to_owned())
         .chain(nested("approval", tables::APPROVAL_KEYS))
         .chain(nested("checkpoints", tables::CHECKPOINT_KEYS))
+        .chain(nested("auth", tables::AUTH_KEYS))
+        .chain(nested("redaction", tables::REDACTION_KEYS))
         .map(|s| format!("CHRONICLE_{}", s.to_uppercase()))
         .chain(OTHER_VARIABLES.iter().map(|s| (*s).to_owned()))
         .collect()

@@ -13,6 +13,14 @@ pub struct TailArgs {
     /// The server [default: http://127.0.0.1:8080; CHRONICLE_URL].
     #[arg(long, env = "CHRONICLE_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// The bearer token [CHRONICLE_TOKEN].
+    #[arg(
+        long,
+        env = "CHRONICLE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
     /// A filter as `name=value` (repeatable): actor, entity_type, entity_id, operation, field,
     /// severity, tag, correlation_id, transaction_id, parent_id, rollback_id.
     #[arg(long = "filter", value_name = "NAME=VALUE")]
@@ -53,6 +61,9 @@ pub async fn run(args: TailArgs) -> Result<()> {
     let mut failures = 0u32;
     loop {
         let mut req = client.get(url.clone());
+        if let Some(t) = &args.token {
+            req = req.bearer_auth(t);
+        }
         if let Some(id) = &last_id {
             req = req.header("Last-Event-ID", id);
         }

@@ -71,15 +71,30 @@ fn verify_json(dir: &Path, data: &Path) -> (Option<i32>, Value) {
 struct Server {
     child: Child,
     base: String,
+    /// The admin token a first start printed, if it printed one.
+    admin_token: Option<String>,
 }
 
 impl Server {
+    /// A server without authentication (`--insecure-no-auth`): most tests look at what the
+    /// `X-Actor-*` headers record. [`Server::start_secure`] keeps authentication on.
     fn start(cwd: &Path, data: &Path, extra: &[&str]) -> Server {
         Server::start_with_env(cwd, data, extra, &[])
     }
 
     /// [`Server::start`] with `CHRONICLE_*` variables set.
     fn start_with_env(cwd: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut args = vec!["--insecure-no-auth"];
+        args.extend_from_slice(extra);
+        Server::spawn(cwd, data, &args, env)
+    }
+
+    /// A server with authentication on, as `chronicle serve` runs by default.
+    fn start_secure(cwd: &Path, data: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn(cwd, data, &[], env)
+    }
+
+    fn spawn(cwd: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = chronicle(cwd)
             .envs(env.iter().copied())
             .args([
@@ -99,15 +114,22 @@ impl Server {
         let out = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut token = None;
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
+                if let Some((_, t)) = line
+                    .strip_prefix("admin token ")
+                    .and_then(|rest| rest.rsplit_once(": "))
+                {
+                    token = Some(t.to_owned());
+                }
                 if let Some(addr) = line.strip_prefix("chronicle listening on ") {
-                    tx.send(addr.to_owned()).ok();
+                    tx.send((addr.to_owned(), token.take())).ok();
                 }
             }
         });
-        let base = match rx.recv_timeout(Duration::from_secs(180)) {
-            Ok(base) => base,
+        let (base, admin_token) = match rx.recv_timeout(Duration::from_secs(180)) {
+            Ok(answer) => answer,
             Err(_) => {
                 child.kill().ok();
                 panic!("the server did not announce its address");
@@ -117,7 +139,11 @@ impl Server {
             base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
             "{base}"
         );
-        Server { child, base }
+        Server {
+            child,
+            base,
+            admin_token,
+        }
     }
 
     /// Polls `/healthz` a bounded number of times.
@@ -1618,4 +1644,105 @@ async fn verify_from_a_kept_checkpoint_checks_only_what_came_after_it() {
     )
     .unwrap();
     assert_eq!(run(t.path(), &args).status.code(), Some(2));
+}
+
+// ---- Authentication through the CLI.
+
+#[tokio::test]
+async fn a_first_start_prints_an_admin_token_that_makes_and_revokes_others() {
+    let (t, data) = tempdir();
+    let client = reqwest::Client::new();
+    let server = Server::start_secure(t.path(), &data, &[]);
+    server.ready(&client).await;
+    let admin = server
+        .admin_token
+        .clone()
+        .expect("a first start prints a token");
+    // Nothing but the public routes without it.
+    let r = client
+        .get(format!("{}/v1/audit/entries", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let o = remote(
+        t.path(),
+        &server,
+        &[
+            "token", "create", "--role", "viewer", "--name", "vic", "--token", &admin, "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let made = json_of(&o);
+    let viewer = made["token"].as_str().unwrap().to_owned();
+    let id = made["id"].as_str().unwrap().to_owned();
+    let r = client
+        .get(format!("{}/v1/audit/entries", server.base))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // A viewer may not make tokens: exit 1 with the problem.
+    let o = remote(t.path(), &server, &["token", "list", "--token", &viewer]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let o = remote(t.path(), &server, &["token", "list", "--token", &admin]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("vic"), "{}", stdout(&o));
+    let o = remote(
+        t.path(),
+        &server,
+        &["token", "revoke", &id, "--token", &admin],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = client
+        .get(format!("{}/v1/audit/entries", server.base))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // A restart prints no new token: one exists.
+    drop(server);
+    let server = Server::start_secure(t.path(), &data, &[]);
+    server.ready(&client).await;
+    assert_eq!(server.admin_token, None);
+}
+
+#[tokio::test]
+async fn insecure_no_auth_is_called_out_and_refused_off_loopback() {
+    let (t, data) = tempdir();
+    let client = reqwest::Client::new();
+    let server = Server::start(t.path(), &data, &[]);
+    server.ready(&client).await;
+    assert_eq!(server.admin_token, None);
+    let ready: Value = client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ready["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("--insecure-no-auth"),
+        "{ready}"
+    );
+    drop(server);
+    let o = run(
+        t.path(),
+        &[
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+            "--insecure-no-auth",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("loopback"), "{}", stderr(&o));
 }

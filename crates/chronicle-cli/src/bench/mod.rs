@@ -43,6 +43,14 @@ pub struct IngestArgs {
     /// Benchmark a running server over HTTP instead (e.g. http://127.0.0.1:8080).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+    /// The token for --url (a `service` or `operator` token) [CHRONICLE_TOKEN].
+    #[arg(
+        long,
+        env = "CHRONICLE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
     /// Benchmark on PostgreSQL (postgres://...). The run creates a fresh schema of its own,
     /// `chronicle_bench_<pid>_<unix time>`, and drops it when it ends (also after an error or
     /// Ctrl-C): the database's other schemas, real ledgers included, are never touched.
@@ -164,7 +172,11 @@ async fn run_ingest(args: &IngestArgs, pg_schema: Option<&str>) -> Result<()> {
     let mut _temp = None;
     let (target, store, data_dir, kind) = match &args.url {
         Some(url) => (
-            Target::http(url.trim_end_matches('/'), args.clients)?,
+            Target::http(
+                url.trim_end_matches('/'),
+                args.clients,
+                args.token.as_deref(),
+            )?,
             None,
             None,
             "http",
@@ -212,7 +224,11 @@ async fn run_ingest(args: &IngestArgs, pg_schema: Option<&str>) -> Result<()> {
     // Sizes come from the store in-process, or from the server's /metrics.
     let sizer = match &store {
         Some(s) => Target::Store(s.clone()),
-        None => Target::http(target.url().as_deref().unwrap_or_default(), 1)?,
+        None => Target::http(
+            target.url().as_deref().unwrap_or_default(),
+            1,
+            args.token.as_deref(),
+        )?,
     };
     let before = sizer.stats().await?;
 

@@ -60,6 +60,10 @@ pub async fn stream(args: StreamArgs) -> Result<()> {
     .await?;
     let mut config = chronicle_server::ServerConfig::default();
     config.stream.max_subscribers = 20_000;
+    // Subscribers connect without credentials to a throwaway loopback server: this measures
+    // delivery, not authentication (and no `access` entry per subscription).
+    config.auth.enabled = false;
+    config.auth.audit_access = false;
     let target = Target::in_process(opened.store.clone(), config, 64).await?;
     let base = target
         .url()

@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use chronicle_core::entry::{Actor, RequestContext};
 use chronicle_core::write::EntityOp;
+use chronicle_server::auth::{ConfiguredToken, Role};
 use chronicle_server::{AppState, ServerConfig, metrics};
 use chronicle_store::{Store, WriteKind, WriteRequest, WriteResponse};
 use serde_json::{Value, json};
@@ -30,12 +31,13 @@ pub struct Server {
 }
 
 impl Target {
-    pub fn http(base: &str, clients: u64) -> Result<Target> {
+    /// A server at `base`, authenticating with `token` when given.
+    pub fn http(base: &str, clients: u64, token: Option<&str>) -> Result<Target> {
         if !base.starts_with("http://") && !base.starts_with("https://") {
             bail!("--url must start with http:// (got {base:?})");
         }
         Ok(Target::Http {
-            client: client(clients)?,
+            client: client(clients, token)?,
             base: base.to_owned(),
             server: Mutex::new(None),
         })
@@ -44,9 +46,16 @@ impl Target {
     /// Starts a server over `store` on `127.0.0.1:0` in this process.
     pub async fn in_process(
         store: Arc<dyn Store>,
-        config: ServerConfig,
+        mut config: ServerConfig,
         clients: u64,
     ) -> Result<Target> {
+        // Requests authenticate as a configured `service` token, as an application's backend
+        // would (a configured token is checked in memory; one made through the API costs a
+        // read of its record per request).
+        config
+            .auth
+            .tokens
+            .push(ConfiguredToken::new("bench", Role::Service, BENCH_TOKEN));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot bind 127.0.0.1:0")?;
@@ -61,7 +70,7 @@ impl Target {
             stopped.await.ok();
         }));
         Ok(Target::Http {
-            client: client(clients)?,
+            client: client(clients, Some(BENCH_TOKEN))?,
             base: format!("http://{addr}"),
             server: Mutex::new(Some(Server { stop, task })),
         })
@@ -182,8 +191,20 @@ fn gauge(text: &str, name: &str) -> Option<u64> {
         .map(|v| v as u64)
 }
 
-fn client(clients: u64) -> Result<reqwest::Client> {
+/// The benchmark's own service token (in memory only, for a throwaway server).
+const BENCH_TOKEN: &str = "chronicle-bench-service-token-0000";
+
+fn client(clients: u64, token: Option<&str>) -> Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("the token is not a valid header value")?,
+        );
+    }
     reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(clients as usize)
         .user_agent(concat!("chronicle-bench/", env!("CARGO_PKG_VERSION")))
         .build()

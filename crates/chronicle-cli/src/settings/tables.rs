@@ -120,3 +120,91 @@ pub fn merge<T>(under: Option<T>, over: Option<T>, then: impl FnOnce(T, T) -> T)
         (u, o) => o.or(u),
     }
 }
+
+/// `[auth]`: tokens, masking, access auditing (`CHRONICLE_AUTH__<KEY>`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthTable {
+    /// An admin token given in configuration (at least 24 characters); with it no token is
+    /// made on first start. Only its hash is kept in memory.
+    pub admin_token: Option<String>,
+    /// Roles that see sensitive values unmasked [default: admin, auditor, service].
+    pub unmask_roles: Option<Vec<String>>,
+    /// Record reads of the audit trail as `access` entries [default: true].
+    pub audit_access: Option<bool>,
+    /// Failed authentications from one address within `failure_window_secs` that make a
+    /// `security` entry [default: 5 in 60].
+    pub failure_burst: Option<u32>,
+    pub failure_window_secs: Option<u64>,
+}
+
+pub const AUTH_KEYS: &[&str] = &[
+    "admin_token",
+    "unmask_roles",
+    "audit_access",
+    "failure_burst",
+    "failure_window_secs",
+];
+
+impl AuthTable {
+    pub fn then(self, over: AuthTable) -> AuthTable {
+        AuthTable {
+            admin_token: over.admin_token.or(self.admin_token),
+            unmask_roles: over.unmask_roles.or(self.unmask_roles),
+            audit_access: over.audit_access.or(self.audit_access),
+            failure_burst: over.failure_burst.or(self.failure_burst),
+            failure_window_secs: over.failure_window_secs.or(self.failure_window_secs),
+        }
+    }
+
+    /// As [`ApprovalTable::set`].
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, &'static str> {
+        match key {
+            "admin_token" => self.admin_token = Some(value.trim().to_owned()),
+            "unmask_roles" => self.unmask_roles = Some(list(value)),
+            "audit_access" => self.audit_access = Some(boolean(value)?),
+            "failure_burst" => self.failure_burst = Some(number(value)?),
+            "failure_window_secs" => self.failure_window_secs = Some(number(value)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// `[redaction]`: patterns replaced before anything is stored. `builtin` (default true)
+/// keeps the card-number and SSN rules; `[[redaction.rules]]` (name, pattern, luhn) adds
+/// more. From the file only, except `CHRONICLE_REDACTION__BUILTIN`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionTable {
+    pub builtin: Option<bool>,
+    pub rules: Option<Vec<chronicle_core::redact::RedactionRule>>,
+}
+
+pub const REDACTION_KEYS: &[&str] = &["builtin"];
+
+impl RedactionTable {
+    pub fn then(self, over: RedactionTable) -> RedactionTable {
+        RedactionTable {
+            builtin: over.builtin.or(self.builtin),
+            rules: over.rules.or(self.rules),
+        }
+    }
+
+    /// As [`ApprovalTable::set`].
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, &'static str> {
+        match key {
+            "builtin" => self.builtin = Some(boolean(value)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+fn boolean(value: &str) -> Result<bool, &'static str> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("true or false"),
+    }
+}

@@ -149,6 +149,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/alerts/rules"),
     ("delete", "/v1/alerts/rules/{id}"),
     ("get", "/v1/alerts"),
+    ("post", "/v1/tokens"),
+    ("get", "/v1/tokens"),
+    ("delete", "/v1/tokens/{id}"),
 ];
 
 async fn openapi_documents_every_route_served(app: TestApp) {
