@@ -45,6 +45,20 @@ pub async fn export(
         b.entries.len(),
         path.display()
     );
+    // An export is a read of the audit trail: on the record as an `access` entry.
+    let event = chronicle_core::write::EventInput {
+        operation: Some(chronicle_core::Operation::Access),
+        summary: Some(format!("exported {} entries with proofs", b.entries.len())),
+        metadata: Some(serde_json::json!({
+            "command": "export --proof-bundle",
+            "from": from,
+            "to": to,
+            "count": b.entries.len(),
+            "file": path.display().to_string(),
+        })),
+        ..Default::default()
+    };
+    crate::store::record_event(opened.store.as_ref(), "export", event).await;
     Ok(())
 }
 

@@ -191,6 +191,8 @@ enum BenchCommand {
     Ingest(bench::IngestArgs),
     /// Commit-to-delivery latency of the audit stream with N subscribers under steady writes.
     Stream(bench::stream::StreamArgs),
+    /// Inclusion and consistency proof latency over an existing ledger (read-only).
+    Proofs(bench::proofs::ProofArgs),
 }
 
 fn main() -> ExitCode {
@@ -290,6 +292,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         // The benchmark never reads the configured ledger: it must not write into real data.
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a).await?,
         Command::Bench(BenchCommand::Stream(a)) => bench::stream::stream(a).await?,
+        Command::Bench(BenchCommand::Proofs(a)) => {
+            let flags = Layer {
+                data_dir: a.data_dir.clone(),
+                database_url: a.database.clone(),
+                pg_schema: a.pg_schema.clone(),
+                ..Layer::default()
+            };
+            bench::proofs::proofs(&Settings::load(config, flags)?, &a).await?
+        }
         Command::Rollback { remote, command } => return rollback::run(&remote, *command).await,
         Command::Snapshot { remote, command } => return snapshot::run(&remote, command).await,
         Command::Token { remote, command } => return token::run(&remote, command).await,

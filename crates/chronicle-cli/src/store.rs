@@ -116,3 +116,31 @@ pub fn load_schema(path: &Path) -> Result<Schema> {
         .with_context(|| format!("cannot read the schema {}", path.display()))?;
     Schema::parse(&text).with_context(|| format!("invalid schema {}", path.display()))
 }
+
+/// Records an event of a command run against the ledger directly (`verify`, `export`): the
+/// actor is the operating-system user (`os:<name>`), the reason the command. A failure to
+/// record is reported on stderr, not fatal: the command's own answer matters more.
+pub async fn record_event(
+    store: &dyn chronicle_store::Store,
+    command: &str,
+    event: chronicle_core::write::EventInput,
+) {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let ctx = chronicle_core::RequestContext {
+        actor: chronicle_core::entry::Actor {
+            id: Some(format!("os:{user}")),
+            ..Default::default()
+        },
+        reason: Some(format!("chronicle {command}")),
+        ..chronicle_core::RequestContext::default()
+    };
+    let request = chronicle_store::WriteRequest {
+        context: ctx,
+        kind: chronicle_store::WriteKind::Event(event),
+    };
+    if let Err(e) = store.write(request).await {
+        eprintln!("warning: could not record this on the ledger: {e}");
+    }
+}

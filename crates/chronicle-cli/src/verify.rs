@@ -8,11 +8,11 @@ use crate::store::open_store;
 use anyhow::{Context, Result, bail};
 use chronicle_core::schema::Schema;
 use chronicle_core::write::EventInput;
-use chronicle_core::{Operation, RequestContext, Severity};
+use chronicle_core::{Operation, Severity};
 use chronicle_engine::EngineError;
 use chronicle_engine::checkpoints::{self, CheckpointSigner};
 use chronicle_store::verify::{Failure, VerifyReport};
-use chronicle_store::{Store, StoreError, WriteKind, WriteRequest};
+use chronicle_store::{Store, StoreError};
 use std::sync::Arc;
 
 /// Verifies the ledger; `Ok(true)` when it checks.
@@ -157,19 +157,7 @@ async fn clear_failure(store: &dyn Store) {
         tags: Some(vec!["integrity".into()]),
         ..EventInput::default()
     };
-    let ctx = RequestContext {
-        reason: Some("chronicle verify".into()),
-        ..RequestContext::default()
-    };
-    if let Err(e) = store
-        .write(WriteRequest {
-            context: ctx,
-            kind: WriteKind::Event(event),
-        })
-        .await
-    {
-        eprintln!("warning: could not record the passing verification on the ledger: {e}");
-    }
+    crate::store::record_event(store, "verify", event).await;
 }
 
 /// A failed verification is itself an event on the ledger (a `security` entry), when the
@@ -185,19 +173,7 @@ async fn record_failure(store: &dyn Store, failure: &Failure) {
         tags: Some(vec!["integrity".into()]),
         ..EventInput::default()
     };
-    let ctx = RequestContext {
-        reason: Some("chronicle verify".into()),
-        ..RequestContext::default()
-    };
-    if let Err(e) = store
-        .write(WriteRequest {
-            context: ctx,
-            kind: WriteKind::Event(event),
-        })
-        .await
-    {
-        eprintln!("warning: could not record the failed verification on the ledger: {e}");
-    }
+    crate::store::record_event(store, "verify", event).await;
 }
 
 fn print_corrupt(detail: &str, location: &str, json: bool) -> Result<()> {

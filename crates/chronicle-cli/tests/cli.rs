@@ -1480,6 +1480,18 @@ async fn a_proof_bundle_exported_from_the_ledger_verifies_offline_and_edits_fail
     );
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("FAILED"), "{}", stdout(&o));
+
+    // The export is on the record as an access entry of the operating-system user.
+    let server = Server::start(t.path(), &data, &[]);
+    server.ready(&client).await;
+    let found = get(&client, &server, "/v1/audit/entries?operation=access").await;
+    let access = &found["entries"][0];
+    assert_eq!(
+        access["metadata"]["command"], "export --proof-bundle",
+        "{found}"
+    );
+    assert_eq!(access["metadata"]["count"], 4);
+    assert!(access["actor"]["id"].as_str().unwrap().starts_with("os:"));
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 //! - [`target`]: where requests go (HTTP or the store) and the payloads.
 //! - this file: arguments, the load loop, the report.
 
+pub mod proofs;
 pub mod stream;
 mod target;
 
@@ -370,7 +371,7 @@ async fn run_mode(
 }
 
 /// The nearest-rank percentile of sorted latencies, in milliseconds.
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
