@@ -8,6 +8,7 @@ use crate::error::PROBLEM_JSON;
 use crate::routes::{
     alerts, audit, batch, checkpoints, entities, ledger, ops, rollbacks, snapshots, stream, tokens,
 };
+use axum::http::Method;
 use serde_json::Value;
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
@@ -50,20 +51,29 @@ struct CommonErrors;
 
 impl Modify for CommonErrors {
     fn modify(&self, doc: &mut Document) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
         for (path, item) in doc.paths.paths.iter_mut() {
             // The operational routes outside /v1 document their own answers.
             let api = path.starts_with("/v1/");
             let ops = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
+                (Method::GET, &mut item.get),
+                (Method::PUT, &mut item.put),
+                (Method::POST, &mut item.post),
+                (Method::DELETE, &mut item.delete),
+                (Method::PATCH, &mut item.patch),
             ];
-            for op in ops.into_iter().flatten() {
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
                 if api {
                     add_common_errors(op);
                 }
+                add_auth_errors(op, &method, path);
                 declare_problems(op);
             }
         }
@@ -90,6 +100,33 @@ fn add_common_errors(op: &mut Operation) {
             .entry(status.to_owned())
             .or_insert_with(|| RefOr::T(Response::new(description)));
     }
+}
+
+/// 401 and 403 on every route that needs a token (per `auth/rules.rs`), and the bearer
+/// scheme it takes.
+fn add_auth_errors(op: &mut Operation, method: &Method, path: &str) {
+    let public = matches!(
+        crate::auth::rules::lookup(method, path),
+        crate::auth::rules::Lookup::Rule(crate::auth::Permission::Public)
+    );
+    if public {
+        return;
+    }
+    for (status, description) in [
+        (
+            "401",
+            "No token, a malformed Authorization header, or an unknown, expired or revoked token",
+        ),
+        ("403", "The token's role may not do this"),
+    ] {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(Response::new(description)));
+    }
+    let requirement =
+        utoipa::openapi::security::SecurityRequirement::new::<&str, [&str; 0], &str>("bearer", []);
+    op.security = Some(vec![requirement]);
 }
 
 /// Every 4xx/5xx answer is a problem document.

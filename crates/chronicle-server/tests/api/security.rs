@@ -102,6 +102,14 @@ async fn every_endpoint_answers_every_role_as_the_matrix_says(app: TestApp) {
     let doc = expect_json(app.get("/openapi.json").await, StatusCode::OK).await;
     let endpoints = endpoints(&doc);
     assert!(endpoints.len() > 40, "{} endpoints", endpoints.len());
+    // The document says which routes take a token.
+    let responses = |path: &str| doc["paths"][path]["get"]["responses"].clone();
+    assert!(responses("/v1/audit/entries").get("401").is_some());
+    assert!(responses("/v1/ledger/checkpoint").get("401").is_none());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     let mut tokens = BTreeMap::new();
     for role in Role::ALL {
         tokens.insert(
