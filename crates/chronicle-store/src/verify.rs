@@ -2,7 +2,7 @@
 //! the canonical bytes, the searchable columns agreeing with those bytes, and the tree rebuilt
 //! and compared with the stored head. The first problem is named by seq.
 
-use crate::model::IndexedColumns;
+use crate::model::{IndexedColumns, RawRow};
 use crate::{Store, StoreError};
 use chronicle_core::canonical;
 use chronicle_core::merkle::{Frontier, Hash};
@@ -95,6 +95,67 @@ pub async fn verify_at(
     Ok((report, roots))
 }
 
+/// What can be checked of a row on its own: its leaf hash, or why it fails.
+type RowCheck = Result<Hash, (FailureKind, String)>;
+
+fn check_row(row: &RawRow) -> RowCheck {
+    let leaf = canonical::leaf_of(&row.canonical);
+    let Ok(entry) = canonical::from_canonical(&row.canonical, &leaf) else {
+        return Err((
+            FailureKind::Unreadable,
+            "canonical bytes do not parse as an entry".into(),
+        ));
+    };
+    if entry.seq != row.seq {
+        return Err((
+            FailureKind::OrderChanged,
+            format!("row {} holds the entry of seq {}", row.seq, entry.seq),
+        ));
+    }
+    if leaf.as_slice() != row.leaf_hash.as_slice() {
+        return Err((
+            FailureKind::ContentChanged,
+            "content does not match its leaf hash".into(),
+        ));
+    }
+    if canonical::canonical_bytes(&entry).ok().as_deref() != Some(row.canonical.as_slice()) {
+        return Err((
+            FailureKind::ContentChanged,
+            "stored bytes are not canonical".into(),
+        ));
+    }
+    let want = IndexedColumns::of(&entry);
+    if want != row.columns || entry.id.to_string() != row.id {
+        return Err((
+            FailureKind::ContentChanged,
+            column_diff(&want, &row.columns),
+        ));
+    }
+    Ok(leaf)
+}
+
+/// [`check_row`] for every row, split across the available cores.
+fn check_rows(rows: &[RawRow]) -> Vec<RowCheck> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(rows.len().max(1));
+    if threads <= 1 {
+        return rows.iter().map(check_row).collect();
+    }
+    let per = rows.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = rows
+            .chunks(per)
+            .map(|part| scope.spawn(move || part.iter().map(check_row).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 async fn verify_inner(
     store: &dyn Store,
     progress: &mut impl FnMut(u64, u64),
@@ -119,7 +180,10 @@ async fn verify_inner(
         if rows.is_empty() {
             break;
         }
-        for row in &rows {
+        // The per-row work (hashing, parsing, re-canonicalising) runs on every core; the
+        // results are then taken in seq order, so the first failure named is the same.
+        let checked = check_rows(&rows);
+        for (i, row) in rows.iter().enumerate() {
             if row.seq != expected {
                 return Ok(fail(
                     &frontier,
@@ -139,49 +203,12 @@ async fn verify_inner(
                     ),
                 ));
             }
-            let leaf = canonical::leaf_of(&row.canonical);
-            let Ok(entry) = canonical::from_canonical(&row.canonical, &leaf) else {
-                return Ok(fail(
-                    &frontier,
-                    row.seq,
-                    FailureKind::Unreadable,
-                    "canonical bytes do not parse as an entry".into(),
-                ));
+            let leaf = match &checked[i] {
+                Ok(leaf) => *leaf,
+                Err((kind, detail)) => {
+                    return Ok(fail(&frontier, row.seq, *kind, detail.clone()));
+                }
             };
-            if entry.seq != row.seq {
-                return Ok(fail(
-                    &frontier,
-                    row.seq,
-                    FailureKind::OrderChanged,
-                    format!("row {} holds the entry of seq {}", row.seq, entry.seq),
-                ));
-            }
-            if leaf.as_slice() != row.leaf_hash.as_slice() {
-                return Ok(fail(
-                    &frontier,
-                    row.seq,
-                    FailureKind::ContentChanged,
-                    "content does not match its leaf hash".into(),
-                ));
-            }
-            if canonical::canonical_bytes(&entry).ok().as_deref() != Some(row.canonical.as_slice())
-            {
-                return Ok(fail(
-                    &frontier,
-                    row.seq,
-                    FailureKind::ContentChanged,
-                    "stored bytes are not canonical".into(),
-                ));
-            }
-            let want = IndexedColumns::of(&entry);
-            if want != row.columns || entry.id.to_string() != row.id {
-                return Ok(fail(
-                    &frontier,
-                    row.seq,
-                    FailureKind::ContentChanged,
-                    column_diff(&want, &row.columns),
-                ));
-            }
             frontier.append(leaf);
             at_size(&frontier);
             expected += 1;
