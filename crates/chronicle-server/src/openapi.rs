@@ -7,6 +7,7 @@ use crate::dto::Problem;
 use crate::error::PROBLEM_JSON;
 use crate::routes::{
     alerts, audit, batch, checkpoints, entities, ledger, ops, rollbacks, snapshots, stream,
+    subjects,
 };
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -30,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         snapshots::create, snapshots::read, snapshots::list,
         stream::stream,
         alerts::create_rule, alerts::list_rules, alerts::delete_rule, alerts::list_alerts,
+        subjects::erase,
     ),
     components(schemas(Problem)),
     modifiers(&CommonErrors),

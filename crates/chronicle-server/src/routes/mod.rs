@@ -11,6 +11,7 @@ pub mod ops;
 pub mod rollbacks;
 pub mod snapshots;
 pub mod stream;
+pub mod subjects;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Code};
@@ -36,6 +37,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(snapshots::routes())
         .merge(stream::routes())
         .merge(alerts::routes())
+        .merge(subjects::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inner to outer: a panic becomes a 500 problem, which metrics then count.

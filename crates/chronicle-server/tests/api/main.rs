@@ -41,3 +41,4 @@ mod ops;
 mod rollbacks;
 mod sse;
 mod stream;
+mod subjects;
