@@ -369,7 +369,7 @@ impl<T: LedgerTxn> Writer<'_, T> {
             tags: vec!["gdpr".to_owned()],
         };
         let entry = self.append(draft, Links::default(), None).await?;
-        Ok(response(Erasure::Erased(entry)))
+        Ok(response(Erasure::Erased(Box::new(entry))))
     }
 
     /// The subject's data key for opening values: None when it has none (never had, or

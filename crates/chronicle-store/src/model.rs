@@ -61,7 +61,7 @@ pub enum WriteResponse {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Erasure {
     /// The key was destroyed and this entry records it.
-    Erased(Entry),
+    Erased(Box<Entry>),
     /// No key was ever created for the subject: nothing of theirs is sealed, nothing written.
     Unknown,
     /// The key was already destroyed then; nothing written.

@@ -132,7 +132,7 @@ async fn write_one(
             entries
         }
         WriteResponse::Event(entry) => vec![entry],
-        WriteResponse::Erase(chronicle_store::Erasure::Erased(entry)) => vec![entry],
+        WriteResponse::Erase(chronicle_store::Erasure::Erased(entry)) => vec![*entry],
         WriteResponse::Erase(_) => Vec::new(),
     };
     loaded.requests += 1;

@@ -56,7 +56,7 @@ pub async fn erase(
         subject: subject.clone(),
     };
     match super::write(&state, ctx, kind).await? {
-        WriteResponse::Erase(Erasure::Erased(entry)) => Ok(axum::Json(entry)),
+        WriteResponse::Erase(Erasure::Erased(entry)) => Ok(axum::Json(*entry)),
         WriteResponse::Erase(Erasure::Unknown) => Err(ApiError::not_found(format!(
             "no data of subject {subject} was ever sealed"
         ))),

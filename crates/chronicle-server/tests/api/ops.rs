@@ -149,6 +149,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/alerts/rules"),
     ("delete", "/v1/alerts/rules/{id}"),
     ("get", "/v1/alerts"),
+    ("post", "/v1/subjects/{subject}/erase"),
 ];
 
 async fn openapi_documents_every_route_served(app: TestApp) {
