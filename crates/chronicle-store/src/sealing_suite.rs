@@ -9,7 +9,7 @@ use crate::unseal::Unsealing;
 use crate::verify::verify;
 use chronicle_core::entry::{Operation, RequestContext};
 use chronicle_core::schema::Schema;
-use chronicle_core::write::EntityOp;
+use chronicle_core::write::{EntityOp, EventInput};
 use chronicle_core::{Actor, Entry};
 use serde_json::{Value, json};
 use std::future::Future;
@@ -149,6 +149,21 @@ pub async fn sealed_values_are_unreadable_at_rest_and_erasure_destroys_them<F, F
     .await;
     assert!(same.entry.is_none(), "the same value again changes nothing");
     assert_eq!(raw.head().await.unwrap().tree_size, 3);
+    // An event about the customer that carries values is sealed like a change.
+    let event = WriteRequest {
+        context: ctx(),
+        kind: WriteKind::Event(EventInput {
+            operation: Some(Operation::System),
+            entity_type: Some("customer".into()),
+            entity_id: Some("c1".into()),
+            new_values: Some(json!({"email": NEW_EMAIL, "source": "import"})),
+            ..EventInput::default()
+        }),
+    };
+    let WriteResponse::Event(recorded) = store.write(event).await.expect("event") else {
+        panic!("an event answer");
+    };
+    assert_eq!(recorded.new_values.as_ref().unwrap()["email"], NEW_EMAIL);
 
     // At rest: envelopes only.
     let bytes = at_rest().await;
@@ -186,6 +201,10 @@ pub async fn sealed_values_are_unreadable_at_rest_and_erasure_destroys_them<F, F
     );
     let read = store.entry(create_entry.id).await.unwrap().unwrap();
     assert_eq!(read, create_entry, "reads open what the write answered");
+    assert_eq!(store.entry(recorded.id).await.unwrap().unwrap(), recorded);
+    let stored = raw.entry(recorded.id).await.unwrap().unwrap();
+    assert_eq!(stored.new_values.as_ref().unwrap()["source"], "import");
+    assert!(sealed_subject(&stored.new_values.unwrap()["email"]).is_some());
     assert!(verify(&*raw, |_, _| {}).await.unwrap().ok());
 
     // Erasure.
@@ -226,6 +245,8 @@ pub async fn sealed_values_are_unreadable_at_rest_and_erasure_destroys_them<F, F
         entries[2].change_set.field_changes[0].old,
         Some(json!(ERASED))
     );
+    assert_eq!(entries[3].new_values.as_ref().unwrap()["email"], ERASED);
+    assert_eq!(entries[3].new_values.as_ref().unwrap()["source"], "import");
     assert_eq!(
         store
             .entry(create_entry.id)
@@ -238,7 +259,7 @@ pub async fn sealed_values_are_unreadable_at_rest_and_erasure_destroys_them<F, F
     );
     let report = verify(&*raw, |_, _| {}).await.unwrap();
     assert!(report.ok(), "{:?}", report.failure);
-    assert_eq!(report.tree_size, 4);
+    assert_eq!(report.tree_size, 5);
 
     // Later writes keep the erased envelope and do not revive the subject's key.
     let renamed = single(&store, update("customer", "c1", json!({"name": "A."}))).await;
