@@ -5,8 +5,8 @@
 //! - [`settings`]: defaults → `chronicle.toml` → `CHRONICLE_*` → flags.
 //! - [`store`]: `open_store`, the one place that picks a backend.
 //! - [`serve`], [`verify`], [`demo`], [`bench`]: one module per command.
-//! - [`remote`], [`rollback`], [`snapshot`], [`token`]: commands that talk to a running server
-//!   over HTTP.
+//! - [`remote`], [`rollback`], [`snapshot`], [`subject`], [`token`]: commands that talk to a
+//!   running server over HTTP.
 //! - [`progress`]: progress bars that appear only for a person at a terminal.
 //!
 //! Exit status: 0 success; 1 the ledger does not verify, or a server refused a request (or a
@@ -22,6 +22,7 @@ mod serve;
 mod settings;
 mod snapshot;
 mod store;
+mod subject;
 mod tail;
 mod token;
 mod verify;
@@ -86,6 +87,13 @@ enum Command {
         remote: remote::Remote,
         #[command(subcommand)]
         command: token::TokenCommand,
+    },
+    /// Data subjects on a running server: GDPR erasure of their sensitive values.
+    Subject {
+        #[command(flatten)]
+        remote: remote::Remote,
+        #[command(subcommand)]
+        command: subject::SubjectCommand,
     },
 }
 
@@ -304,6 +312,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rollback { remote, command } => return rollback::run(&remote, *command).await,
         Command::Snapshot { remote, command } => return snapshot::run(&remote, command).await,
         Command::Token { remote, command } => return token::run(&remote, command).await,
+        Command::Subject { remote, command } => return subject::run(&remote, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }

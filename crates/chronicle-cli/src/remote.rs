@@ -138,8 +138,8 @@ impl Remote {
     }
 }
 
-/// Percent-encodes a query value (cursors are opaque text).
-fn encode(value: &str) -> String {
+/// Percent-encodes a query value (cursors are opaque text) or a path segment.
+pub(crate) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

@@ -3,7 +3,7 @@
 
 use crate::demo;
 use crate::settings::Settings;
-use crate::store::{load_schema, open_store};
+use crate::store::{load_schema, load_sealer, open_sealed_store};
 use anyhow::{Context, Result};
 use chronicle_core::redact::{RedactionRule, Redactor};
 use chronicle_core::schema::Schema;
@@ -41,7 +41,11 @@ pub async fn run(settings: &Settings, options: Options) -> Result<()> {
         config_file = ?settings.config_file,
         "starting chronicle"
     );
-    let store = open_store(settings.location(), schema.clone()).await?.store;
+    // Encryption at rest is always on: the key comes from the environment or the data dir.
+    let sealer = load_sealer(&settings.data_dir)?;
+    let store = open_sealed_store(settings.location(), schema.clone(), sealer.clone())
+        .await?
+        .store;
     if load_demo {
         if store.head().await?.tree_size == 0 {
             let loaded = demo::load(&*store, 1.0, false)
@@ -70,6 +74,13 @@ pub async fn run(settings: &Settings, options: Options) -> Result<()> {
         }
         tracing::warn!("{}", chronicle_server::routes::ops::INSECURE);
     }
+    // The server (and the rollback engine behind it) reads plaintext; rows() stays raw for
+    // proofs, bundles and verification.
+    let store: Arc<dyn chronicle_store::Store> = Arc::new(chronicle_store::unseal::Unsealing::new(
+        store,
+        sealer,
+        schema.clone(),
+    ));
     let state = AppState::new(store, schema, config);
     // First start with no token anywhere: make an admin token and show it this once.
     match chronicle_server::auth::tokens::bootstrap(&state).await {

@@ -37,13 +37,15 @@ const SETTINGS: &[&str] = &[
 ];
 
 /// Other `CHRONICLE_*` variables that are known and are not settings: the config file's path,
-/// the log filter, and the test harness's database switches.
+/// the log filter, the test harness's database switches, and the master key (a secret, never
+/// a setting that could be printed).
 const OTHER_VARIABLES: &[&str] = &[
     "CHRONICLE_CONFIG",
     "CHRONICLE_LOG",
     "CHRONICLE_TEST_DATABASE_URL",
     "CHRONICLE_REQUIRE_PG",
     "CHRONICLE_URL",
+    "CHRONICLE_MASTER_KEY",
 ];
 
 /// One layer: every setting it does not mention is `None`.

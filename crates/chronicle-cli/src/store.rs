@@ -6,6 +6,7 @@ use chronicle_core::schema::Schema;
 use chronicle_postgres::{PgConfig, PgStore};
 use chronicle_sqlite::{SqliteConfig, SqliteStore};
 use chronicle_store::Store;
+use chronicle_store::seal::{MASTER_KEY_ENV, MasterKey, Sealer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -52,12 +53,50 @@ impl Location<'_> {
     }
 }
 
-/// Opens (creating when absent) the ledger at `at`.
+/// The master key's file inside the data directory.
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// The sealer of sensitive values: the master key from `CHRONICLE_MASTER_KEY` (base64 of 32
+/// bytes) when set, else from `<data-dir>/master.key`, created (0600) on first use. The data
+/// directory holds it for PostgreSQL ledgers too; every node and every `chronicle demo` that
+/// writes to one ledger must use the same key.
+pub fn load_sealer(data_dir: &Path) -> Result<Arc<Sealer>> {
+    let env = std::env::var(MASTER_KEY_ENV).ok();
+    let path = data_dir.join(MASTER_KEY_FILE);
+    let key = MasterKey::load(env.as_deref(), &path).with_context(|| match env {
+        Some(_) => format!("invalid {MASTER_KEY_ENV}"),
+        None => format!("cannot load or create the master key {}", path.display()),
+    })?;
+    Ok(Arc::new(Sealer::new(key)))
+}
+
+/// Opens (creating when absent) the ledger at `at`. Writes through it store sensitive values
+/// as they are: for readers and verifiers (see [`open_sealed_store`] for writers).
 pub async fn open_store(at: Location<'_>, schema: Arc<Schema>) -> Result<Opened> {
+    open_with(at, schema, None).await
+}
+
+/// Opens the ledger at `at` for writing with encryption at rest: the schema's sensitive values
+/// are sealed with `sealer`. Reads through the returned store are raw (ciphertext); wrap it in
+/// `chronicle_store::unseal::Unsealing` to read plaintext.
+pub async fn open_sealed_store(
+    at: Location<'_>,
+    schema: Arc<Schema>,
+    sealer: Arc<Sealer>,
+) -> Result<Opened> {
+    open_with(at, schema, Some(sealer)).await
+}
+
+async fn open_with(
+    at: Location<'_>,
+    schema: Arc<Schema>,
+    sealer: Option<Arc<Sealer>>,
+) -> Result<Opened> {
     match at.database_url {
         Some(url) if is_postgres(url) => {
             let mut config = PgConfig::new(url, schema);
             config.search_path = at.pg_schema.map(str::to_owned);
+            config.sealer = sealer;
             let store = PgStore::connect(config).await.with_context(|| {
                 let schema = at
                     .pg_schema
@@ -77,7 +116,7 @@ pub async fn open_store(at: Location<'_>, schema: Arc<Schema>) -> Result<Opened>
         Some(url) if url.starts_with("sqlite:") => {
             warn_unused_pg_schema(at.pg_schema);
             let path = at.sqlite_file().unwrap_or_default();
-            open_sqlite(&path, schema).await
+            open_sqlite(&path, schema, sealer).await
         }
         Some(url) => bail!(
             "unsupported database URL {}: expected postgres://... or sqlite:PATH",
@@ -88,7 +127,7 @@ pub async fn open_store(at: Location<'_>, schema: Arc<Schema>) -> Result<Opened>
             std::fs::create_dir_all(at.data_dir).with_context(|| {
                 format!("cannot create the data directory {}", at.data_dir.display())
             })?;
-            open_sqlite(&sqlite_path(at.data_dir), schema).await
+            open_sqlite(&sqlite_path(at.data_dir), schema, sealer).await
         }
     }
 }
@@ -99,9 +138,15 @@ fn warn_unused_pg_schema(pg_schema: Option<&str>) {
     }
 }
 
-async fn open_sqlite(path: &Path, schema: Arc<Schema>) -> Result<Opened> {
+async fn open_sqlite(
+    path: &Path,
+    schema: Arc<Schema>,
+    sealer: Option<Arc<Sealer>>,
+) -> Result<Opened> {
     let created = !path.exists();
-    let store = SqliteStore::open(SqliteConfig::new(path, schema))
+    let mut config = SqliteConfig::new(path, schema);
+    config.sealer = sealer;
+    let store = SqliteStore::open(config)
         .await
         .with_context(|| format!("cannot open the SQLite ledger {}", path.display()))?;
     Ok(Opened {

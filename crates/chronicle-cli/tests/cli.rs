@@ -193,6 +193,7 @@ fn every_command_has_help() {
         vec!["rollback", "apply", "--help"],
         vec!["rollback", "approve", "--help"],
         vec!["snapshot", "create", "--help"],
+        vec!["subject", "erase", "--help"],
     ] {
         let o = run(t.path(), &args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
@@ -1191,6 +1192,61 @@ async fn snapshots_are_created_listed_shown_and_restored_from_the_cli() {
         get(&client, &server, "/v1/entities/customer/c1").await["data"]["name"],
         "Ada"
     );
+}
+
+#[tokio::test]
+async fn serve_seals_sensitive_values_and_subject_erase_makes_them_unreadable() {
+    let (t, data) = tempdir();
+    let schema = t.path().join("schema.toml");
+    std::fs::write(
+        &schema,
+        "[types.customer.fields.email]\ntype = \"string\"\nsensitive = true\n",
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let server = Server::start(t.path(), &data, &["--schema", schema.to_str().unwrap()]);
+    server.ready(&client).await;
+    let email = "ada.lovelace@example.com";
+    post(
+        &client,
+        &server,
+        "/v1/bulk",
+        json!({"operations": [
+        {"op": "create", "type": "customer", "id": "c1", "data": {"name": "Ada", "email": email}}]}),
+    )
+    .await;
+    let read = get(&client, &server, "/v1/entities/customer/c1").await;
+    assert_eq!(read["data"]["email"], email);
+    let key = std::fs::metadata(data.join("master.key")).expect("serve created the master key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    }
+    let on_disk = || {
+        let mut bytes = std::fs::read(data.join("chronicle.db")).unwrap();
+        bytes.extend(std::fs::read(data.join("chronicle.db-wal")).unwrap_or_default());
+        bytes.windows(email.len()).any(|w| w == email.as_bytes())
+    };
+    assert!(!on_disk(), "the e-mail address is stored in plaintext");
+
+    let o = remote(t.path(), &server, &["subject", "erase", "customer:c1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("erased customer:c1"), "{}", stdout(&o));
+    let read = get(&client, &server, "/v1/entities/customer/c1").await;
+    assert_eq!(read["data"]["email"], "[erased]");
+    let o = remote(
+        t.path(),
+        &server,
+        &["subject", "erase", "customer:c1", "--json"],
+    );
+    assert_eq!(o.status.code(), Some(1), "already erased");
+    assert_eq!(json_of(&o)["status"], 409);
+    let o = remote(t.path(), &server, &["subject", "erase", "customer:nobody"]);
+    assert_eq!(o.status.code(), Some(1), "unknown subject");
+    drop(server);
+    let (code, report) = verify_json(t.path(), &data);
+    assert_eq!(code, Some(0), "{report}");
 }
 
 #[tokio::test]

@@ -64,10 +64,13 @@ pub enum Operation {
     Security,
     Access,
     Retention,
+    /// A data subject's key was destroyed (GDPR erasure): their sensitive values are
+    /// unreadable from then on. The entry names the subject, never the values.
+    Erasure,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 16] = [
         Operation::Create,
         Operation::Update,
         Operation::Delete,
@@ -83,6 +86,7 @@ impl Operation {
         Operation::Security,
         Operation::Access,
         Operation::Retention,
+        Operation::Erasure,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +106,7 @@ impl Operation {
             Operation::Security => "security",
             Operation::Access => "access",
             Operation::Retention => "retention",
+            Operation::Erasure => "erasure",
         }
     }
 

@@ -99,6 +99,15 @@ pub fn check_type_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// A data subject, `<type>:<id>` (see `Schema::subject_of`): a type name and an entity id.
+pub fn check_subject(subject: &str) -> Result<(), String> {
+    let Some((ty, id)) = subject.split_once(':') else {
+        return Err("must be <type>:<id>, e.g. customer:c1".into());
+    };
+    check_type_name(ty).map_err(|m| format!("type {m}"))?;
+    check_id(id).map_err(|m| format!("id {m}"))
+}
+
 /// Free text: bounded, no control characters other than newline and tab.
 pub fn check_text(text: &str) -> Result<(), String> {
     if text.len() > MAX_TEXT_BYTES {

@@ -84,6 +84,27 @@ pub fn mask_entry(schema: &Schema, entry: &mut Entry) {
     }
 }
 
+/// Masks a rollback plan's data: each operation's `before` and `after`, and the values of
+/// overwritten sensitive fields.
+pub fn mask_plan(schema: &Schema, plan: &mut crate::rollback::Plan) {
+    for op in &mut plan.operations {
+        for data in [&mut op.before, &mut op.after].into_iter().flatten() {
+            mask_data(schema, &op.entity_type, data);
+        }
+    }
+    for o in &mut plan.overwritten {
+        let sensitive = schema.sensitive_fields(&o.entity_type);
+        let hit = top_level(&o.path).is_some_and(|name| sensitive.contains(&name.as_str()));
+        for v in [&mut o.current, &mut o.restored].into_iter().flatten() {
+            if hit {
+                *v = mask_value(v);
+            } else if o.path.is_empty() {
+                mask_members(&sensitive, v);
+            }
+        }
+    }
+}
+
 /// The (unescaped) first token of a JSON Pointer; `None` for the root.
 fn top_level(pointer: &str) -> Option<String> {
     let rest = pointer.strip_prefix('/')?;

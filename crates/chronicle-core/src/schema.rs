@@ -18,6 +18,12 @@
 //! type = "string"
 //! references = "customer"
 //! ```
+//!
+//! Sensitive fields (`sensitive = true`, top-level fields only) are stored encrypted under
+//! the key of their *data subject*: by default the entity itself (`"shipment:s1"`); a type
+//! may name a top-level field instead (`subject = "customer_id"` under `[types.shipment]`),
+//! whose value then names the subject (`"customer:c7"`, the type being the field's
+//! `references` target, or this type when it has none). See [`Schema::subject_of`].
 
 use crate::diff::json_type;
 use crate::entry::Impact;
@@ -46,6 +52,10 @@ pub struct TypeSchema {
     pub read_audited: bool,
     #[serde(default)]
     pub impact: Impact,
+    /// The top-level field whose value names the data subject of this type's sensitive
+    /// fields; None: each entity is its own subject.
+    #[serde(default)]
+    pub subject: Option<String>,
 }
 
 fn yes() -> bool {
@@ -160,8 +170,40 @@ impl Schema {
                     )));
                 }
             }
+            if let Some(field) = &ty.subject {
+                // The subject is written in clear beside every sealed value and in the key
+                // table, so the field that names it must not itself be secret.
+                match ty.fields.get(field) {
+                    None => {
+                        return Err(SchemaError::Invalid(format!(
+                            "{name}.subject names {field:?}, which is not a field of {name}"
+                        )));
+                    }
+                    Some(f) if f.sensitive => {
+                        return Err(SchemaError::Invalid(format!(
+                            "{name}.subject names {field:?}, which is sensitive"
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The data subject whose key seals the sensitive fields of an entity with this `data`:
+    /// `"{T}:{value}"` for a type with `subject = "<field>"` whose field holds a string that
+    /// is a valid id (T: the field's `references` type, or this type), otherwise the entity
+    /// itself, `"{entity_type}:{id}"`.
+    pub fn subject_of(&self, entity_type: &str, id: &str, data: &Value) -> String {
+        let named = self.types.get(entity_type).and_then(|ty| {
+            let field = ty.subject.as_deref()?;
+            let value = data.get(field)?.as_str()?;
+            crate::limits::check_id(value).ok()?;
+            let target = ty.fields.get(field)?.references.as_deref();
+            Some(format!("{}:{value}", target.unwrap_or(entity_type)))
+        });
+        named.unwrap_or_else(|| format!("{entity_type}:{id}"))
     }
 
     pub fn entity_type(&self, name: &str) -> Option<&TypeSchema> {
@@ -398,6 +440,51 @@ mod tests {
         assert!(matches!(
             Schema::parse("types = 3"),
             Err(SchemaError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn the_subject_is_the_named_field_s_referenced_entity_or_the_entity_itself() {
+        let s = Schema::parse(
+            r#"
+            [types.customer.fields.email]
+            sensitive = true
+            [types.shipment]
+            subject = "customer_id"
+            [types.shipment.fields.customer_id]
+            references = "customer"
+            [types.shipment.fields.address]
+            sensitive = true
+            [types.note]
+            subject = "owner"
+            [types.note.fields.owner]
+            type = "string"
+        "#,
+        )
+        .unwrap();
+        let check = |ty: &str, data: Value, expect: &str| {
+            assert_eq!(s.subject_of(ty, "x1", &data), expect, "{ty} {data}");
+        };
+        check("customer", json!({"email": "a@b"}), "customer:x1");
+        check("shipment", json!({"customer_id": "c7"}), "customer:c7");
+        check("shipment", json!({}), "shipment:x1");
+        check("shipment", json!({"customer_id": 7}), "shipment:x1");
+        check("shipment", json!({"customer_id": ""}), "shipment:x1");
+        check("note", json!({"owner": "o2"}), "note:o2");
+        check("untyped", json!({"owner": "o2"}), "untyped:x1");
+    }
+
+    #[test]
+    fn a_subject_field_must_exist_and_must_not_be_sensitive() {
+        let missing = r#"{"types": {"a": {"subject": "b"}}}"#;
+        assert!(matches!(
+            Schema::parse(missing),
+            Err(SchemaError::Invalid(_))
+        ));
+        let secret = r#"{"types": {"a": {"subject": "b", "fields": {"b": {"sensitive": true}}}}}"#;
+        assert!(matches!(
+            Schema::parse(secret),
+            Err(SchemaError::Invalid(_))
         ));
     }
 

@@ -109,6 +109,34 @@ pub struct Links {
 }
 
 impl EntryDraft {
+    /// The draft of an entry about no one entity (a bulk or transaction summary, an
+    /// erasure): no values, no field changes.
+    pub fn about_no_entity(
+        operation: Operation,
+        impact: Impact,
+        summary: String,
+        metadata: Value,
+        severity: Severity,
+        tags: Vec<String>,
+    ) -> EntryDraft {
+        EntryDraft {
+            operation,
+            entity_type: None,
+            entity_id: None,
+            entity_version: None,
+            old_values: None,
+            new_values: None,
+            change_set: ChangeSet {
+                impact,
+                ..ChangeSet::default()
+            },
+            summary: Some(summary),
+            metadata,
+            severity,
+            tags,
+        }
+    }
+
     /// Completes the draft. The caller seals it (see `canonical::seal`).
     pub fn into_entry(
         self,

@@ -72,7 +72,7 @@ impl CheckpointSigner {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                write_private(path, &fresh.signer.to_private_string())?;
+                chronicle_store::seal::write_private(path, &fresh.signer.to_private_string())?;
                 Ok(fresh)
             }
             Err(e) => Err(e),
@@ -105,25 +105,6 @@ impl CheckpointSigner {
             timestamp: timefmt::now(),
         })
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, format!("{text}\n"))
 }
 
 fn id_of(tree_size: u64) -> String {

@@ -15,9 +15,10 @@ use crate::pipe::{EntryColumns, Finish, FinishError, Key, Pipe, Rows};
 use crate::rows::int;
 use chronicle_core::merkle::{Hash, Node};
 use chronicle_core::{EntityState, Entry};
-use chronicle_store::StoreError;
 use chronicle_store::executor::{LedgerState, LedgerTxn};
+use chronicle_store::{StoreError, SubjectKey};
 use std::collections::HashMap;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Rows of one request that make it send them before it ends (inside a savepoint).
@@ -57,6 +58,13 @@ struct Undo {
     newly_dirty: bool,
 }
 
+/// One undoable change to the subject keys the group holds.
+struct KeyUndo {
+    subject: String,
+    before: Option<Option<SubjectKey>>,
+    newly_dirty: bool,
+}
+
 /// Where the current request started.
 #[derive(Clone, Copy, Debug, Default)]
 struct Mark {
@@ -64,6 +72,7 @@ struct Mark {
     entries: usize,
     nodes: usize,
     journal: usize,
+    key_journal: usize,
     /// The request's first rows have left, inside a savepoint.
     streamed: bool,
 }
@@ -76,6 +85,11 @@ pub(crate) struct Group {
     dirty: Vec<Key>,
     is_dirty: HashMap<Key, ()>,
     journal: Vec<Undo>,
+    /// Subject keys as the group sees them (`Some(None)`: known to be absent), written at the
+    /// end like the entities; the ones written, in order; their undo journal.
+    keys: HashMap<String, Option<SubjectKey>>,
+    dirty_keys: Vec<String>,
+    key_journal: Vec<KeyUndo>,
     /// Rows not sent yet.
     entries: EntryColumns,
     nodes: Vec<Node>,
@@ -97,6 +111,9 @@ impl Group {
             dirty: Vec::new(),
             is_dirty: HashMap::new(),
             journal: Vec::new(),
+            keys: HashMap::new(),
+            dirty_keys: Vec::new(),
+            key_journal: Vec::new(),
             entries: EntryColumns::default(),
             nodes: Vec::new(),
             mark: Mark::default(),
@@ -133,6 +150,7 @@ impl Group {
             entries: self.entries.len(),
             nodes: self.nodes.len(),
             journal: self.journal.len(),
+            key_journal: self.key_journal.len(),
             streamed: false,
         };
         self.current_last = None;
@@ -171,6 +189,7 @@ impl Group {
             entries: self.entries.len(),
             nodes: self.nodes.len(),
             journal: self.journal.len(),
+            key_journal: self.key_journal.len(),
             streamed: false,
         };
     }
@@ -188,6 +207,34 @@ impl Group {
                 None => self.overlay.remove(&undo.key),
             };
         }
+        while self.key_journal.len() > self.mark.key_journal {
+            let undo = self
+                .key_journal
+                .pop()
+                .expect("journal is longer than the mark");
+            if undo.newly_dirty {
+                let popped = self.dirty_keys.pop();
+                debug_assert_eq!(popped.as_ref(), Some(&undo.subject));
+            }
+            match undo.before {
+                Some(before) => self.keys.insert(undo.subject, before),
+                None => self.keys.remove(&undo.subject),
+            };
+        }
+    }
+
+    fn put_key(&mut self, key: SubjectKey) {
+        let newly_dirty = !self.dirty_keys.contains(&key.subject);
+        if newly_dirty {
+            self.dirty_keys.push(key.subject.clone());
+        }
+        let subject = key.subject.clone();
+        let before = self.keys.insert(subject.clone(), Some(key));
+        self.key_journal.push(KeyUndo {
+            subject,
+            before,
+            newly_dirty,
+        });
     }
 
     async fn send_all(&mut self) {
@@ -245,7 +292,19 @@ impl Group {
                 }
             }
         }
-        self.pipe.finish(Finish { entities, head }).await
+        let mut subject_keys = Vec::with_capacity(self.dirty_keys.len());
+        for subject in std::mem::take(&mut self.dirty_keys) {
+            if let Some(Some(key)) = self.keys.remove(&subject) {
+                subject_keys.push(key);
+            }
+        }
+        self.pipe
+            .finish(Finish {
+                entities,
+                subject_keys,
+                head,
+            })
+            .await
     }
 
     /// Abandons the group: nothing more is sent, and the connection is to be discarded.
@@ -346,6 +405,34 @@ impl LedgerTxn for Group {
         if self.entries.len() - self.mark.entries >= CHUNK {
             self.stream().await;
         }
+        Ok(())
+    }
+
+    async fn subject_key(&mut self, subject: &str) -> Result<Option<SubjectKey>, StoreError> {
+        if let Some(known) = self.keys.get(subject) {
+            return Ok(known.clone());
+        }
+        let key = self.pipe.subject_key(subject.to_owned()).await?;
+        self.keys.insert(subject.to_owned(), key.clone());
+        Ok(key)
+    }
+
+    async fn insert_subject_key(&mut self, key: &SubjectKey) -> Result<(), StoreError> {
+        self.put_key(key.clone());
+        Ok(())
+    }
+
+    async fn erase_subject_key(
+        &mut self,
+        subject: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let Some(mut key) = self.subject_key(subject).await? else {
+            return Ok(());
+        };
+        key.wrapped = None;
+        key.erased_at = Some(at);
+        self.put_key(key);
         Ok(())
     }
 }

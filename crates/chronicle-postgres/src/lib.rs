@@ -39,9 +39,10 @@ use async_trait::async_trait;
 use chronicle_core::merkle::Hash;
 use chronicle_core::schema::Schema;
 use chronicle_core::{EntityState, Entry};
+use chronicle_store::seal::Sealer;
 use chronicle_store::{
-    EntryQuery, Group, GroupBy, LedgerHead, RawRow, Store, StoreError, StoreStats, WriteRequest,
-    WriteResponse,
+    EntryQuery, Group, GroupBy, LedgerHead, RawRow, Store, StoreError, StoreStats, SubjectKey,
+    WriteRequest, WriteResponse,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
@@ -66,6 +67,9 @@ pub struct PgConfig {
     pub max_group: usize,
     /// `application_name` of every connection (shown in `pg_stat_activity`).
     pub application_name: String,
+    /// Seals sensitive values on writes (a master key is configured); None writes them as
+    /// they are.
+    pub sealer: Option<Arc<Sealer>>,
 }
 
 impl PgConfig {
@@ -77,6 +81,7 @@ impl PgConfig {
             search_path: None,
             max_group: 1024,
             application_name: "chronicle".into(),
+            sealer: None,
         }
     }
 }
@@ -163,6 +168,7 @@ impl PgStore {
             rx,
             options: writer_options,
             schema: config.schema.clone(),
+            sealer: config.sealer.clone(),
             max_group: config.max_group.max(1),
             pool: pool.clone(),
             conn: None,
@@ -378,5 +384,9 @@ impl Store for PgStore {
             .await
             .ctx("pinging PostgreSQL")?;
         Ok(())
+    }
+
+    async fn subject_key(&self, subject: &str) -> Result<Option<SubjectKey>, StoreError> {
+        rows::subject_key(&self.pool, subject).await
     }
 }

@@ -30,6 +30,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "search_terms",
         sql: include_str!("../migrations/0002_search_terms.sql"),
     },
+    Migration {
+        version: 3,
+        name: "subject_keys",
+        sql: include_str!("../migrations/0003_subject_keys.sql"),
+    },
 ];
 
 /// What a migration run found and did.

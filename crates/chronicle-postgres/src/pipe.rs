@@ -10,8 +10,8 @@ use crate::error::{self, Context};
 use crate::rows::{self, ENTITY_COLUMNS, int};
 use chronicle_core::EntityState;
 use chronicle_core::merkle::Node;
-use chronicle_store::StoreError;
 use chronicle_store::executor::LedgerState;
+use chronicle_store::{StoreError, SubjectKey};
 use sqlx::{AssertSqlSafe, PgConnection};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,6 +85,8 @@ pub(crate) struct Rows {
 /// changed, and the new ledger head.
 pub(crate) struct Finish {
     pub(crate) entities: Vec<EntityState>,
+    /// The final state of every subject key the group created or erased.
+    pub(crate) subject_keys: Vec<SubjectKey>,
     /// None: the group appended nothing and the head stays as it is.
     pub(crate) head: Option<LedgerState>,
 }
@@ -107,6 +109,10 @@ enum Cmd {
     Load(
         Key,
         oneshot::Sender<Result<Option<EntityState>, StoreError>>,
+    ),
+    SubjectKey(
+        String,
+        oneshot::Sender<Result<Option<SubjectKey>, StoreError>>,
     ),
     Finish(Finish, oneshot::Sender<Result<(), FinishError>>),
 }
@@ -156,6 +162,17 @@ impl Pipe {
     pub(crate) async fn load(&self, key: Key) -> Result<Option<EntityState>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(Cmd::Load(key, reply)).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    pub(crate) async fn subject_key(
+        &self,
+        subject: String,
+    ) -> Result<Option<SubjectKey>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Cmd::SubjectKey(subject, reply))
+            .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 
@@ -220,6 +237,16 @@ async fn run(
                 let result = match failure() {
                     Some(e) => Err(e),
                     None => load(&mut conn, &key).await,
+                };
+                if let Err(e) = &result {
+                    failed.get_or_insert_with(|| error::replicate(e));
+                }
+                let _ = reply.send(result);
+            }
+            Cmd::SubjectKey(subject, reply) => {
+                let result = match failure() {
+                    Some(e) => Err(e),
+                    None => rows::subject_key(&mut conn, &subject).await,
                 };
                 if let Err(e) = &result {
                     failed.get_or_insert_with(|| error::replicate(e));
@@ -322,6 +349,11 @@ async fn load(conn: &mut PgConnection, key: &Key) -> Result<Option<EntityState>,
 }
 
 async fn commit(conn: &mut PgConnection, finish: Finish) -> Result<(), FinishError> {
+    if !finish.subject_keys.is_empty() {
+        write_subject_keys(conn, finish.subject_keys)
+            .await
+            .map_err(FinishError::Before)?;
+    }
     if let Some(head) = finish.head {
         write_head_and_entities(conn, &head, finish.entities)
             .await
@@ -332,6 +364,38 @@ async fn commit(conn: &mut PgConnection, finish: Finish) -> Result<(), FinishErr
         .await
         .map(|_| ())
         .map_err(|e| FinishError::Commit(error::map("committing the group", e)))
+}
+
+/// Creates or replaces the keys (an erased key is a row with `wrapped` NULL).
+async fn write_subject_keys(
+    conn: &mut PgConnection,
+    keys: Vec<SubjectKey>,
+) -> Result<(), StoreError> {
+    let n = keys.len();
+    let mut subject = Vec::with_capacity(n);
+    let mut wrapped = Vec::with_capacity(n);
+    let mut created_at = Vec::with_capacity(n);
+    let mut erased_at = Vec::with_capacity(n);
+    for k in keys {
+        subject.push(k.subject);
+        wrapped.push(k.wrapped);
+        created_at.push(k.created_at);
+        erased_at.push(k.erased_at);
+    }
+    sqlx::query(
+        "INSERT INTO subject_keys (subject, wrapped, created_at, erased_at) \
+         SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::timestamptz[], $4::timestamptz[]) \
+         ON CONFLICT (subject) DO UPDATE SET wrapped = excluded.wrapped, \
+           created_at = excluded.created_at, erased_at = excluded.erased_at",
+    )
+    .bind(subject)
+    .bind(wrapped)
+    .bind(created_at)
+    .bind(erased_at)
+    .execute(&mut *conn)
+    .await
+    .ctx("writing subject keys")?;
+    Ok(())
 }
 
 /// The new head and the final state of every changed entity, in one statement.

@@ -5,7 +5,7 @@ use chronicle_core::canonical;
 use chronicle_core::merkle::Hash;
 use chronicle_core::{EntityState, Entry, timefmt};
 use chronicle_store::executor::LedgerState;
-use chronicle_store::{IndexedColumns, RawRow, StoreError};
+use chronicle_store::{IndexedColumns, RawRow, StoreError, SubjectKey};
 use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
 use time::OffsetDateTime;
@@ -164,4 +164,27 @@ pub(crate) fn raw_row_of(r: &PgRow) -> Result<RawRow, StoreError> {
             severity: text(15)?.unwrap_or_default(),
         },
     })
+}
+
+// ---- Subject keys.
+
+/// A subject's key row (see `migrations/0003_subject_keys.sql`).
+pub(crate) async fn subject_key<'e>(
+    db: impl PgExecutor<'e>,
+    subject: &str,
+) -> Result<Option<SubjectKey>, StoreError> {
+    type KeyRow = (Option<Vec<u8>>, OffsetDateTime, Option<OffsetDateTime>);
+    let row: Option<KeyRow> = sqlx::query_as(
+        "SELECT wrapped, created_at, erased_at FROM subject_keys WHERE subject = $1",
+    )
+    .bind(subject)
+    .fetch_optional(db)
+    .await
+    .ctx("reading a subject key")?;
+    Ok(row.map(|(wrapped, created_at, erased_at)| SubjectKey {
+        subject: subject.to_owned(),
+        wrapped,
+        created_at,
+        erased_at,
+    }))
 }

@@ -21,7 +21,8 @@ use crate::rows;
 use chronicle_core::schema::Schema;
 use chronicle_core::timefmt;
 use chronicle_core::write::EntityOp;
-use chronicle_store::executor;
+use chronicle_store::executor::{self, WriteEnv};
+use chronicle_store::seal::Sealer;
 use chronicle_store::{StoreError, WriteKind, WriteRequest, WriteResponse};
 use futures::FutureExt;
 use sqlx::postgres::{PgConnectOptions, PgPool};
@@ -50,6 +51,7 @@ pub(crate) struct Writer {
     pub(crate) rx: mpsc::Receiver<Job>,
     pub(crate) options: PgConnectOptions,
     pub(crate) schema: Arc<Schema>,
+    pub(crate) sealer: Option<Arc<Sealer>>,
     pub(crate) max_group: usize,
     /// The readers' pool, used to find out whether a COMMIT whose answer was lost took effect.
     pub(crate) pool: PgPool,
@@ -59,7 +61,7 @@ pub(crate) struct Writer {
 
 fn weight(req: &WriteRequest) -> usize {
     match &req.kind {
-        WriteKind::Single(_) | WriteKind::Event(_) => 1,
+        WriteKind::Single(_) | WriteKind::Event(_) | WriteKind::Erase { .. } => 1,
         WriteKind::Bulk { ops, .. } | WriteKind::Transaction { ops } => ops.len() + 1,
     }
 }
@@ -68,7 +70,7 @@ fn ops_mut(req: &mut WriteRequest) -> &mut [EntityOp] {
     match &mut req.kind {
         WriteKind::Single(op) => std::slice::from_mut(op),
         WriteKind::Bulk { ops, .. } | WriteKind::Transaction { ops } => ops,
-        WriteKind::Event(_) => &mut [],
+        WriteKind::Event(_) | WriteKind::Erase { .. } => &mut [],
     }
 }
 
@@ -156,6 +158,9 @@ impl Writer {
                 keys.push((op.entity_type().to_owned(), id));
             }
         }
+        let erases = jobs
+            .iter()
+            .any(|j| matches!(j.req.kind, WriteKind::Erase { .. }));
         // A connection that broke while idle (the database restarted, an administrator
         // terminated it) fails before anything of the group ran: reconnect and try once more.
         let mut attempt = 0;
@@ -170,6 +175,9 @@ impl Writer {
         };
         match result {
             Ok(replies) => {
+                if erases {
+                    self.vacuum_subject_keys().await;
+                }
                 for (job, reply) in jobs.into_iter().zip(replies) {
                     let _ = job.reply.send(reply);
                 }
@@ -196,6 +204,11 @@ impl Writer {
             .await
             .map_err(Failure::BeforeStart)?;
         let schema = self.schema.clone();
+        let sealer = self.sealer.clone();
+        let env = WriteEnv {
+            schema: &schema,
+            sealer: sealer.as_deref(),
+        };
         let conn = self.connection().await.map_err(Failure::BeforeStart)?;
         // One round trip: BEGIN and the head lock together (the simple-query protocol).
         let head = sqlx::raw_sql(rows::BEGIN_AND_LOCK_HEAD)
@@ -219,7 +232,7 @@ impl Writer {
             let req = std::mem::replace(&mut job.req, placeholder());
             let before = ledger.clone();
             group.begin_request();
-            match executor::execute(&mut group, &mut ledger, &schema, req).await {
+            match executor::execute(&mut group, &mut ledger, env, req).await {
                 Ok(done) => {
                     group.end_request(done.keep).await;
                     if !done.keep {
@@ -277,6 +290,23 @@ impl Writer {
                     })),
                 }
             }
+        }
+    }
+
+    /// Reclaims the dead row versions that still hold erased keys, right after the erasure
+    /// committed (VACUUM cannot run inside a transaction). Best effort: autovacuum would get
+    /// there too, later.
+    async fn vacuum_subject_keys(&mut self) {
+        let result = match self.connection().await {
+            Ok(conn) => sqlx::raw_sql("VACUUM subject_keys")
+                .execute(conn)
+                .await
+                .ctx("vacuuming subject_keys")
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "VACUUM after an erasure failed");
         }
     }
 

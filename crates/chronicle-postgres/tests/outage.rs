@@ -55,6 +55,7 @@ fn created(r: &WriteResponse) -> bool {
         WriteResponse::Single(r) => r.is_ok(),
         WriteResponse::Batch { committed, .. } => *committed,
         WriteResponse::Event(_) => true,
+        WriteResponse::Erase(e) => matches!(e, chronicle_store::Erasure::Erased(_)),
     }
 }
 

@@ -6,7 +6,7 @@
 //! - [`routes`]: one file per route family — `entities` (CRUD, history, as-of), `batch` (bulk
 //!   operations and transactions), `audit` (events, search, summary), `ledger` (tree head and
 //!   leaves), `ops` (health, readiness, metrics, OpenAPI), `stream` (Server-Sent Events),
-//!   `alerts` (alert rules and fired alerts).
+//!   `alerts` (alert rules and fired alerts), `subjects` (GDPR erasure).
 //! - [`hub`]: the one ledger tailer per process and the broadcast of committed entries.
 //! - [`integrity`]: the readiness signal raised by a failed verification.
 //! - [`subscription`]: one subscriber's gap-free, duplicate-free view (ledger replay + live).

@@ -147,6 +147,8 @@ pub fn record_write(response: &WriteResponse) {
             }
         }
         WriteResponse::Event(e) => count(e.operation),
+        WriteResponse::Erase(chronicle_store::Erasure::Erased(e)) => count(e.operation),
+        WriteResponse::Erase(_) => {}
     }
 }
 

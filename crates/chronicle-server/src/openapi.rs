@@ -6,7 +6,8 @@
 use crate::dto::Problem;
 use crate::error::PROBLEM_JSON;
 use crate::routes::{
-    alerts, audit, batch, checkpoints, entities, ledger, ops, rollbacks, snapshots, stream, tokens,
+    alerts, audit, batch, checkpoints, entities, ledger, ops, rollbacks, snapshots, stream,
+    subjects, tokens,
 };
 use axum::http::Method;
 use serde_json::Value;
@@ -32,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         stream::stream,
         alerts::create_rule, alerts::list_rules, alerts::delete_rule, alerts::list_alerts,
         tokens::create, tokens::list, tokens::revoke,
+        subjects::erase,
     ),
     components(schemas(Problem)),
     modifiers(&CommonErrors),

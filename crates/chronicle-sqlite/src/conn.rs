@@ -42,6 +42,10 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // FULL: the WAL is synced at every commit, so an acknowledged write survives power loss.
     conn.pragma_update(None, "synchronous", "FULL")
         .ctx("setting synchronous")?;
+    // Erasure must destroy a subject's key: freed and overwritten content is zeroed on the
+    // page rather than left in free space.
+    conn.pragma_update(None, "secure_delete", "ON")
+        .ctx("setting secure_delete")?;
     Ok(conn)
 }
 

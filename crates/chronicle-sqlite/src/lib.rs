@@ -32,9 +32,10 @@ use async_trait::async_trait;
 use chronicle_core::merkle::Hash;
 use chronicle_core::schema::Schema;
 use chronicle_core::{EntityState, Entry};
+use chronicle_store::seal::Sealer;
 use chronicle_store::{
-    EntryQuery, Group, GroupBy, LedgerHead, RawRow, Store, StoreError, StoreStats, WriteRequest,
-    WriteResponse,
+    EntryQuery, Group, GroupBy, LedgerHead, RawRow, Store, StoreError, StoreStats, SubjectKey,
+    WriteRequest, WriteResponse,
 };
 use readers::Readers;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,9 @@ pub struct SqliteConfig {
     pub readers: usize,
     /// The most write requests committed in one transaction (default 1024).
     pub max_group: usize,
+    /// Seals sensitive values on writes (a master key is configured); None writes them as
+    /// they are.
+    pub sealer: Option<Arc<Sealer>>,
 }
 
 impl SqliteConfig {
@@ -62,6 +66,7 @@ impl SqliteConfig {
             schema,
             readers: 4,
             max_group: 1024,
+            sealer: None,
         }
     }
 }
@@ -86,7 +91,7 @@ impl SqliteStore {
         let mut conn = conn::open_writer(&config.path)?;
         migrate::migrate(&mut conn)?;
         let readers = Readers::open(config.path.clone(), config.readers)?;
-        let writer = Writer::spawn(conn, config.schema, config.max_group)?;
+        let writer = Writer::spawn(conn, config.schema, config.sealer, config.max_group)?;
         Ok(SqliteStore {
             path: config.path,
             readers,
@@ -180,6 +185,13 @@ impl Store for SqliteStore {
                     .and_then(|mut s| s.query_row([], |_| Ok(())))
                     .map_err(|e| error::map("ping", e))
             })
+            .await
+    }
+
+    async fn subject_key(&self, subject: &str) -> Result<Option<SubjectKey>, StoreError> {
+        let subject = subject.to_owned();
+        self.readers
+            .run(move |c| rows::subject_key(c, &subject))
             .await
     }
 }

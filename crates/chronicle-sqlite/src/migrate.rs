@@ -9,7 +9,10 @@ use chronicle_store::StoreError;
 use rusqlite::Connection;
 
 /// Every migration, in order. Append; never edit one that has shipped.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_subject_keys.sql"),
+];
 
 /// Brings the database up to the newest version; returns the version it was at.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {

@@ -6,10 +6,11 @@ use chronicle_core::canonical;
 use chronicle_core::merkle::{Hash, Node};
 use chronicle_core::{EntityState, Entry, timefmt};
 use chronicle_store::executor::LedgerState;
-use chronicle_store::{IndexedColumns, LedgerHead, RawRow, StoreError, StoreStats};
+use chronicle_store::{IndexedColumns, LedgerHead, RawRow, StoreError, StoreStats, SubjectKey};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// SQLite integers are signed; seqs, versions and limits never come near 2^63, and a larger
@@ -406,4 +407,72 @@ pub(crate) fn stats(conn: &Connection, path: &Path) -> Result<StoreStats, StoreE
         entities: uint(entities, "entity count")?,
         bytes: uint(pages.saturating_mul(page_size), "database size")? + wal_bytes,
     })
+}
+
+/// A subject's key row (see `migrations/0002_subject_keys.sql`).
+pub(crate) fn subject_key(
+    conn: &Connection,
+    subject: &str,
+) -> Result<Option<SubjectKey>, StoreError> {
+    type KeyRow = (Option<Vec<u8>>, String, Option<String>);
+    let row: Option<KeyRow> = conn
+        .prepare_cached(
+            "SELECT wrapped, created_at, erased_at FROM subject_keys WHERE subject = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![subject], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .ctx("reading a subject key")?;
+    let Some((wrapped, created_at, erased_at)) = row else {
+        return Ok(None);
+    };
+    let what = format!("subject key {subject:?}");
+    Ok(Some(SubjectKey {
+        subject: subject.to_owned(),
+        wrapped,
+        created_at: time(&created_at, &format!("{what}: created_at"))?,
+        erased_at: erased_at
+            .map(|t| time(&t, &format!("{what}: erased_at")))
+            .transpose()?,
+    }))
+}
+
+pub(crate) fn insert_subject_key(conn: &Connection, key: &SubjectKey) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO subject_keys (subject, wrapped, created_at, erased_at) \
+         VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (subject) DO UPDATE SET wrapped = excluded.wrapped, \
+           created_at = excluded.created_at, erased_at = excluded.erased_at",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            key.subject,
+            key.wrapped,
+            timefmt::format(key.created_at),
+            key.erased_at.map(timefmt::format),
+        ])
+    })
+    .ctx("storing a subject key")?;
+    Ok(())
+}
+
+/// Overwrites the wrapped key with zeros first, then with NULL, so that the bytes do not
+/// survive in the row's old image (`secure_delete` zeroes the freed space on the page).
+pub(crate) fn erase_subject_key(
+    conn: &Connection,
+    subject: &str,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE subject_keys SET wrapped = zeroblob(length(wrapped)) WHERE subject = ?1",
+    )
+    .and_then(|mut s| s.execute(params![subject]))
+    .ctx("erasing a subject key")?;
+    conn.prepare_cached(
+        "UPDATE subject_keys SET wrapped = NULL, erased_at = ?2 WHERE subject = ?1",
+    )
+    .and_then(|mut s| s.execute(params![subject, timefmt::format(at)]))
+    .ctx("erasing a subject key")?;
+    Ok(())
 }

@@ -13,14 +13,16 @@ use crate::rows;
 use chronicle_core::merkle::{Hash, Node};
 use chronicle_core::schema::Schema;
 use chronicle_core::{EntityState, Entry};
-use chronicle_store::executor::{self, LedgerTxn};
-use chronicle_store::{StoreError, WriteRequest, WriteResponse};
+use chronicle_store::executor::{self, LedgerTxn, WriteEnv};
+use chronicle_store::seal::Sealer;
+use chronicle_store::{StoreError, SubjectKey, WriteKind, WriteRequest, WriteResponse};
 use rusqlite::Connection;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests that may wait for the writer before senders are made to wait too.
@@ -56,6 +58,7 @@ impl Writer {
     pub(crate) fn spawn(
         conn: Connection,
         schema: Arc<Schema>,
+        sealer: Option<Arc<Sealer>>,
         max_group: usize,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -63,7 +66,13 @@ impl Writer {
         let counter = commits.clone();
         let thread = std::thread::Builder::new()
             .name("chronicle-sqlite-writer".into())
-            .spawn(move || run(conn, &schema, rx, max_group.max(1), &counter))
+            .spawn(move || {
+                let env = WriteEnv {
+                    schema: &schema,
+                    sealer: sealer.as_deref(),
+                };
+                run(conn, env, rx, max_group.max(1), &counter)
+            })
             .map_err(|e| StoreError::internal("starting the writer thread", e))?;
         Ok(Writer {
             queue: Some(tx),
@@ -126,7 +135,7 @@ fn stopped() -> StoreError {
 
 fn run(
     conn: Connection,
-    schema: &Schema,
+    env: WriteEnv<'_>,
     mut rx: mpsc::Receiver<Job>,
     max_group: usize,
     commits: &AtomicU64,
@@ -157,10 +166,15 @@ fn run(
         }
         let (requests, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
         let count = requests.len();
-        let results = match catch_unwind(AssertUnwindSafe(|| commit_group(&conn, schema, requests)))
-        {
+        let erases = requests
+            .iter()
+            .any(|r| matches!(r.kind, WriteKind::Erase { .. }));
+        let results = match catch_unwind(AssertUnwindSafe(|| commit_group(&conn, env, requests))) {
             Ok(Ok(results)) => {
                 commits.fetch_add(1, Ordering::Relaxed);
+                if erases {
+                    checkpoint_after_erasure(&conn);
+                }
                 results
             }
             Ok(Err(e)) => fail_all(e, count),
@@ -184,6 +198,31 @@ fn run(
     let _ = conn.execute_batch("PRAGMA optimize");
 }
 
+/// Copies the WAL into the database file and truncates it, so that the page images that held
+/// an erased key leave the log now rather than at some later checkpoint. Readers holding an
+/// older snapshot can keep the log from being emptied; then the next checkpoint finishes it.
+fn checkpoint_after_erasure(conn: &Connection) {
+    let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    });
+    match result {
+        Ok((0, _, _)) => {}
+        Ok((busy, log, done)) => {
+            tracing::warn!(
+                busy,
+                log,
+                done,
+                "the WAL checkpoint after an erasure was incomplete"
+            )
+        }
+        Err(e) => tracing::warn!(error = %e, "the WAL checkpoint after an erasure failed"),
+    }
+}
+
 /// The group's error for each of its requests: the first gets the error itself (with its
 /// source), the others a copy of its classification and message.
 fn fail_all(e: StoreError, count: usize) -> Vec<Result<WriteResponse, StoreError>> {
@@ -194,11 +233,11 @@ fn fail_all(e: StoreError, count: usize) -> Vec<Result<WriteResponse, StoreError
 /// One group in one transaction. `Err` means nothing of the group was written.
 fn commit_group(
     conn: &Connection,
-    schema: &Schema,
+    env: WriteEnv<'_>,
     requests: Vec<WriteRequest>,
 ) -> Result<Vec<Result<WriteResponse, StoreError>>, StoreError> {
     exec(conn, "BEGIN IMMEDIATE")?;
-    let results = match run_group(conn, schema, requests) {
+    let results = match run_group(conn, env, requests) {
         Ok(results) => results,
         Err(e) => {
             rollback(conn);
@@ -214,7 +253,7 @@ fn commit_group(
 
 fn run_group(
     conn: &Connection,
-    schema: &Schema,
+    env: WriteEnv<'_>,
     requests: Vec<WriteRequest>,
 ) -> Result<Vec<Result<WriteResponse, StoreError>>, StoreError> {
     // Read under the write lock at every group, not cached between groups: another process
@@ -229,7 +268,7 @@ fn run_group(
         // The transaction's methods do synchronous SQLite work and never pend, so this
         // completes in one poll.
         let outcome =
-            futures::executor::block_on(executor::execute(&mut txn, &mut ledger, schema, req));
+            futures::executor::block_on(executor::execute(&mut txn, &mut ledger, env, req));
         match outcome {
             Ok(executed) if executed.keep => {
                 exec(conn, "RELEASE request")?;
@@ -305,5 +344,21 @@ impl LedgerTxn for SqlTxn<'_> {
         nodes: &[Node],
     ) -> Result<(), StoreError> {
         rows::append_entry(self.conn, entry, canonical, leaf, nodes)
+    }
+
+    async fn subject_key(&mut self, subject: &str) -> Result<Option<SubjectKey>, StoreError> {
+        rows::subject_key(self.conn, subject)
+    }
+
+    async fn insert_subject_key(&mut self, key: &SubjectKey) -> Result<(), StoreError> {
+        rows::insert_subject_key(self.conn, key)
+    }
+
+    async fn erase_subject_key(
+        &mut self,
+        subject: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        rows::erase_subject_key(self.conn, subject, at)
     }
 }

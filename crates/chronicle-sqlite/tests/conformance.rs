@@ -71,4 +71,7 @@ impl Store for InTempDir {
     async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
     }
+    async fn subject_key(&self, subject: &str) -> Result<Option<SubjectKey>, StoreError> {
+        self.store.subject_key(subject).await
+    }
 }

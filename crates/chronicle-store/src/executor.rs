@@ -3,16 +3,24 @@
 //! [`execute`] returns. Group commit runs several requests through `execute` in one
 //! transaction, each inside a savepoint: a request whose `keep` is false is rolled back to its
 //! savepoint (and its [`LedgerState`] restored) without disturbing the others.
+//!
+//! With a [`Sealer`] (a master key is configured), sensitive values are opened before
+//! planning (validation and the diff see plaintext, so writing the same value again changes
+//! nothing) and sealed before the entry is hashed and the entity saved. Unchanged values keep
+//! their envelope; a subject's data key is created in the same transaction the first time
+//! something of theirs is sealed. The caller gets the plaintext back.
 
 use crate::error::StoreError;
-use crate::model::{OpOutcome, WriteKind, WriteRequest, WriteResponse};
+use crate::model::{Erasure, OpOutcome, SubjectKey, WriteKind, WriteRequest, WriteResponse};
+use crate::seal::{self, DataKey, ERASED, Sealer, Side};
 use chronicle_core::canonical;
 use chronicle_core::entry::{Operation, RequestContext, Severity};
 use chronicle_core::merkle::{Frontier, Hash, Node};
 use chronicle_core::schema::{FieldError, Schema};
 use chronicle_core::write::{EntityOp, EntryDraft, Links, OpError, plan};
-use chronicle_core::{ChangeSet, EntityState, Entry, Impact, limits, timefmt};
-use serde_json::json;
+use chronicle_core::{EntityState, Entry, Impact, limits, timefmt};
+use serde_json::{Value, json};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -34,6 +42,16 @@ pub trait LedgerTxn {
         canonical: &[u8],
         leaf: &Hash,
         nodes: &[Node],
+    ) -> Result<(), StoreError>;
+    /// The subject's key row, as this transaction sees it.
+    async fn subject_key(&mut self, subject: &str) -> Result<Option<SubjectKey>, StoreError>;
+    /// Stores the subject's (new) wrapped key, replacing an erased row.
+    async fn insert_subject_key(&mut self, key: &SubjectKey) -> Result<(), StoreError>;
+    /// Destroys the subject's wrapped key: the row keeps only the subject and the times.
+    async fn erase_subject_key(
+        &mut self,
+        subject: &str,
+        at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 }
 
@@ -89,18 +107,29 @@ pub struct Executed {
     pub keep: bool,
 }
 
+/// What the write path needs besides the transaction: the schema, and the sealer when
+/// sensitive values are to be encrypted.
+#[derive(Clone, Copy)]
+pub struct WriteEnv<'a> {
+    pub schema: &'a Schema,
+    pub sealer: Option<&'a Sealer>,
+}
+
 pub async fn execute<T: LedgerTxn>(
     txn: &mut T,
     ledger: &mut LedgerState,
-    schema: &Schema,
+    env: WriteEnv<'_>,
     req: WriteRequest,
 ) -> Result<Executed, StoreError> {
     let ctx = req.context;
     let now = ledger.timestamp(&ctx);
+    let schema = env.schema;
     let mut w = Writer {
         txn,
         ledger,
         schema,
+        sealer: env.sealer,
+        keys: HashMap::new(),
         ctx: &ctx,
         now,
     };
@@ -113,13 +142,21 @@ pub async fn execute<T: LedgerTxn>(
             })
         }
         WriteKind::Event(event) => {
-            let draft = event.draft(schema);
+            let mut draft = event.draft(schema);
+            let plain = draft.clone();
+            if let (Some(ty), Some(id)) = (&draft.entity_type, &draft.entity_id) {
+                let data = draft.new_values.as_ref().or(draft.old_values.as_ref());
+                let subject = schema.subject_of(ty, id, data.unwrap_or(&Value::Null));
+                let subjects = (subject.clone(), subject);
+                w.seal_entry(&mut draft, &subjects, &HashMap::new()).await?;
+            }
             let entry = w.append(draft, Links::default(), None).await?;
             Ok(Executed {
-                response: WriteResponse::Event(entry),
+                response: WriteResponse::Event(with_plaintext(entry, plain)),
                 keep: true,
             })
         }
+        WriteKind::Erase { subject } => w.erase(subject).await,
         WriteKind::Bulk { ops, atomic } => w.batch(ops, atomic, false).await,
         WriteKind::Transaction { ops } => w.batch(ops, true, true).await,
     }
@@ -129,8 +166,24 @@ struct Writer<'a, T> {
     txn: &'a mut T,
     ledger: &'a mut LedgerState,
     schema: &'a Schema,
+    sealer: Option<&'a Sealer>,
+    /// Data keys unwrapped during this request (None: the subject has no usable key). They
+    /// live no longer than the request, so an erasure is never undone by a stale copy.
+    keys: HashMap<String, Option<DataKey>>,
     ctx: &'a RequestContext,
     now: OffsetDateTime,
+}
+
+/// The plaintext an envelope of the current state holds, per sensitive field, so that an
+/// unchanged value keeps its envelope.
+type Originals = HashMap<String, (Value, Value)>;
+
+/// The entry as stored (sealed, hashed) with the plaintext values the caller wrote.
+fn with_plaintext(mut entry: Entry, plain: EntryDraft) -> Entry {
+    entry.old_values = plain.old_values;
+    entry.new_values = plain.new_values;
+    entry.change_set = plain.change_set;
+    entry
 }
 
 impl<T: LedgerTxn> Writer<'_, T> {
@@ -143,13 +196,41 @@ impl<T: LedgerTxn> Writer<'_, T> {
             return Ok(Err(e));
         }
         let id = op.id_or_assign().to_owned();
-        let current = self.txn.load_entity(op.entity_type(), &id).await?;
+        let ty = op.entity_type().to_owned();
+        let current = self.txn.load_entity(&ty, &id).await?;
+        let sealing = self.sealer.is_some()
+            && !ty.starts_with('_')
+            && !self.schema.sensitive_fields(&ty).is_empty();
+        let (current, originals) = match current {
+            Some(c) if sealing => {
+                let (c, originals) = self.open_entity(c).await?;
+                (Some(c), originals)
+            }
+            other => (other, Originals::new()),
+        };
         let planned = match plan(&op, current.as_ref(), self.schema, self.now) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
         let mut state = planned.state;
         let entry = match planned.draft {
+            Some(mut draft) if sealing => {
+                let plain = draft.clone();
+                let new_subject = self.schema.subject_of(&ty, &id, &state.data);
+                let old_subject = current
+                    .as_ref()
+                    .map(|c| self.schema.subject_of(&ty, &id, &c.data))
+                    .unwrap_or_else(|| new_subject.clone());
+                let subjects = (old_subject, new_subject);
+                self.seal_entry(&mut draft, &subjects, &originals).await?;
+                let mut sealed = state.clone();
+                self.seal_data(&mut sealed, &subjects.1, &originals).await?;
+                let entry = self.append(draft, links, None).await?;
+                state.last_seq = entry.seq;
+                sealed.last_seq = entry.seq;
+                self.txn.save_entity(&sealed).await?;
+                Some(with_plaintext(entry, plain))
+            }
             Some(draft) => {
                 let entry = self.append(draft, links, None).await?;
                 state.last_seq = entry.seq;
@@ -211,34 +292,25 @@ impl<T: LedgerTxn> Writer<'_, T> {
         } else {
             (Operation::Bulk, "bulk")
         };
-        let draft = EntryDraft {
+        let severity = if succeeded < requested {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        let draft = EntryDraft::about_no_entity(
             operation,
-            entity_type: None,
-            entity_id: None,
-            entity_version: None,
-            old_values: None,
-            new_values: None,
-            change_set: ChangeSet {
-                impact: Impact::None,
-                ..ChangeSet::default()
-            },
-            summary: Some(format!(
-                "{noun} of {requested} operations: {succeeded} succeeded, {changed} changed"
-            )),
-            metadata: json!({
+            Impact::None,
+            format!("{noun} of {requested} operations: {succeeded} succeeded, {changed} changed"),
+            json!({
                 "requested": requested,
                 "succeeded": succeeded,
                 "failed": requested - succeeded,
                 "changed": changed,
                 "atomic": atomic,
             }),
-            severity: if succeeded < requested {
-                Severity::Warning
-            } else {
-                Severity::Info
-            },
-            tags: Vec::new(),
-        };
+            severity,
+            Vec::new(),
+        );
         let entry = self.append(draft, links, Some(id)).await?;
         Ok(Executed {
             response: WriteResponse::Batch {
@@ -249,6 +321,174 @@ impl<T: LedgerTxn> Writer<'_, T> {
             },
             keep: true,
         })
+    }
+
+    /// Destroys the subject's key and records the erasure.
+    async fn erase(&mut self, subject: String) -> Result<Executed, StoreError> {
+        let response = |e| Executed {
+            response: WriteResponse::Erase(e),
+            keep: true,
+        };
+        let Some(row) = self.txn.subject_key(&subject).await? else {
+            return Ok(response(Erasure::Unknown));
+        };
+        if let (None, Some(erased_at)) = (&row.wrapped, row.erased_at) {
+            return Ok(response(Erasure::AlreadyErased { erased_at }));
+        }
+        // Hook for legal hold (retention, a later issue): a subject under hold must be refused
+        // here, before the key is destroyed.
+        self.txn.erase_subject_key(&subject, self.now).await?;
+        self.keys.insert(subject.clone(), None);
+        let draft = EntryDraft::about_no_entity(
+            Operation::Erasure,
+            Impact::High,
+            format!("erasure of subject {subject}"),
+            json!({
+                "subject": subject,
+                "erased_at": timefmt::format(self.now),
+                "key_created_at": timefmt::format(row.created_at),
+            }),
+            Severity::Warning,
+            vec!["gdpr".to_owned()],
+        );
+        let entry = self.append(draft, Links::default(), None).await?;
+        Ok(response(Erasure::Erased(Box::new(entry))))
+    }
+
+    /// The subject's data key for opening values: None when it has none (never had, or
+    /// erased). A wrapped key the master key does not open is an error, not an erasure: the
+    /// wrong master key must not make writes re-seal what it cannot read.
+    async fn key_to_open(&mut self, subject: &str) -> Result<Option<DataKey>, StoreError> {
+        if let Some(known) = self.keys.get(subject) {
+            return Ok(known.clone());
+        }
+        let sealer = self
+            .sealer
+            .ok_or_else(|| StoreError::internal_msg("no sealer"))?;
+        let key = match self.txn.subject_key(subject).await?.and_then(|r| r.wrapped) {
+            Some(wrapped) => Some(unwrap_key(sealer, subject, &wrapped)?),
+            None => None,
+        };
+        self.keys.insert(subject.to_owned(), key.clone());
+        Ok(key)
+    }
+
+    /// The subject's data key for sealing, created (and stored wrapped) when it has none.
+    async fn key_to_seal(&mut self, subject: &str) -> Result<DataKey, StoreError> {
+        if let Some(key) = self.key_to_open(subject).await? {
+            return Ok(key);
+        }
+        let sealer = self
+            .sealer
+            .ok_or_else(|| StoreError::internal_msg("no sealer"))?;
+        let key = sealer.new_data_key().map_err(seal_failure)?;
+        let wrapped = sealer.wrap(subject, &key).map_err(seal_failure)?;
+        // An erased subject that gets new personal data gets a new key: the erased values
+        // stay unreadable (the new key does not open them), the new ones are readable.
+        self.txn
+            .insert_subject_key(&SubjectKey {
+                subject: subject.to_owned(),
+                wrapped: Some(wrapped),
+                created_at: self.now,
+                erased_at: None,
+            })
+            .await?;
+        self.keys.insert(subject.to_owned(), Some(key.clone()));
+        Ok(key)
+    }
+
+    /// The entity with its sealed values opened (an erased one reads as [`ERASED`]), and the
+    /// envelopes they came from.
+    async fn open_entity(
+        &mut self,
+        mut state: EntityState,
+    ) -> Result<(EntityState, Originals), StoreError> {
+        let Some(sealer) = self.sealer else {
+            return Ok((state, Originals::new()));
+        };
+        let mut originals = Originals::new();
+        let mut data = std::mem::take(&mut state.data);
+        for (field, value) in seal::sensitive_data(self.schema, &state.entity_type, &mut data) {
+            let Some(subject) = seal::sealed_subject(value).map(str::to_owned) else {
+                // Written before encryption was on: plaintext, sealed at the next write.
+                continue;
+            };
+            let opened = match self.key_to_open(&subject).await? {
+                Some(key) => sealer.open(&key, &field, value).ok(),
+                None => None,
+            };
+            let opened = opened.unwrap_or_else(|| Value::String(ERASED.to_owned()));
+            let envelope = std::mem::replace(value, opened.clone());
+            originals.insert(field, (opened, envelope));
+        }
+        state.data = data;
+        Ok((state, originals))
+    }
+
+    /// Seals one value for `subject`, reusing the current envelope when the value is unchanged.
+    async fn seal_value(
+        &mut self,
+        subject: &str,
+        field: &str,
+        value: &mut Value,
+        originals: &Originals,
+    ) -> Result<(), StoreError> {
+        if let Some((plain, envelope)) = originals.get(field)
+            && plain == value
+            && seal::sealed_subject(envelope) == Some(subject)
+        {
+            *value = envelope.clone();
+            return Ok(());
+        }
+        let key = self.key_to_seal(subject).await?;
+        let sealer = self
+            .sealer
+            .ok_or_else(|| StoreError::internal_msg("no sealer"))?;
+        *value = sealer
+            .seal(&key, subject, field, value)
+            .map_err(seal_failure)?;
+        Ok(())
+    }
+
+    async fn seal_data(
+        &mut self,
+        state: &mut EntityState,
+        subject: &str,
+        originals: &Originals,
+    ) -> Result<(), StoreError> {
+        let mut data = std::mem::take(&mut state.data);
+        for (field, value) in seal::sensitive_data(self.schema, &state.entity_type, &mut data) {
+            self.seal_value(subject, &field, value, originals).await?;
+        }
+        state.data = data;
+        Ok(())
+    }
+
+    /// Seals the draft's sensitive values: old ones for `subjects.0`, new ones for `subjects.1`.
+    async fn seal_entry(
+        &mut self,
+        draft: &mut EntryDraft,
+        subjects: &(String, String),
+        originals: &Originals,
+    ) -> Result<(), StoreError> {
+        if self.sealer.is_none() {
+            return Ok(());
+        }
+        let targets = seal::sensitive_values(
+            self.schema,
+            draft.entity_type.as_deref(),
+            &mut draft.old_values,
+            &mut draft.new_values,
+            &mut draft.change_set,
+        );
+        for (side, field, value) in targets {
+            let subject = match side {
+                Side::Old => &subjects.0,
+                Side::New => &subjects.1,
+            };
+            self.seal_value(subject, &field, value, originals).await?;
+        }
+        Ok(())
     }
 
     /// Gives the draft its seq, id, time and hash, and appends it.
@@ -273,6 +513,26 @@ impl<T: LedgerTxn> Writer<'_, T> {
         self.ledger.last_timestamp = Some(self.now);
         Ok(entry)
     }
+}
+
+fn seal_failure(e: seal::SealError) -> StoreError {
+    StoreError::internal("sealing a sensitive value", e)
+}
+
+pub(crate) fn unwrap_key(
+    sealer: &Sealer,
+    subject: &str,
+    wrapped: &[u8],
+) -> Result<DataKey, StoreError> {
+    sealer
+        .unwrap(subject, wrapped)
+        .map_err(|_| StoreError::Internal {
+            message: format!(
+                "the master key does not open the data key of subject {subject:?}: \
+                 is this the ledger's master key?"
+            ),
+            source: None,
+        })
 }
 
 fn check_identifiers(op: &mut EntityOp, system: bool) -> Result<(), OpError> {

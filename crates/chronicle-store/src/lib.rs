@@ -8,16 +8,27 @@
 //!   generic over a backend's [`executor::LedgerTxn`].
 //! - [`verify`]: recomputes every leaf, the tree and the head from stored rows.
 //! - [`proofs`]: inclusion and consistency proofs from stored nodes, O(log n) reads.
-//! - [`suite`]: the conformance suite each backend's tests run unchanged.
+//! - [`suite`]: the conformance suite each backend's tests run unchanged;
+//!   [`sealing_suite`]: encryption at rest and erasure, run by each backend with its raw bytes.
+//! - [`seal`]: encryption at rest of sensitive values (master key, per-subject data keys,
+//!   the sealed-value envelope) and the rule of which values are sensitive.
+//! - [`unseal`]: [`unseal::Unsealing`], the [`Store`] decorator that opens sealed values on
+//!   reads (and shows erased ones as `"[erased]"`); `rows()` stays raw.
 //!
 //! *Invariant:* an entity change and its entry are written in the same database transaction
 //! by [`executor::execute`]; no other code path writes either.
+//!
+//! *Invariant:* with a master key configured, sensitive values are sealed by the executor
+//! before the entry is hashed: canonical bytes and leaf hashes cover ciphertext only.
 
 pub mod error;
 pub mod executor;
 pub mod model;
 pub mod proofs;
+pub mod seal;
+pub mod sealing_suite;
 pub mod suite;
+pub mod unseal;
 pub mod verify;
 
 pub use error::StoreError;
@@ -67,4 +78,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap check that the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The subject's key row (wrapped data key, or its erasure). The default answers None:
+    /// a store without `subject_keys` has sealed nothing.
+    async fn subject_key(&self, subject: &str) -> Result<Option<SubjectKey>, StoreError> {
+        let _ = subject;
+        Ok(None)
+    }
 }

@@ -26,6 +26,9 @@ pub enum WriteKind {
     Transaction { ops: Vec<EntityOp> },
     /// An event that changes no entity (read, system, config, security, ...).
     Event(EventInput),
+    /// GDPR erasure: destroys the subject's data key (so every value sealed under it reads as
+    /// erased) and records an `erasure` entry that names the subject and nothing else.
+    Erase { subject: String },
 }
 
 /// The result of one operation that was applied (or, in a failed atomic batch, would have been).
@@ -51,6 +54,28 @@ pub enum WriteResponse {
         entry: Option<Entry>,
     },
     Event(Entry),
+    Erase(Erasure),
+}
+
+/// The answer to [`WriteKind::Erase`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Erasure {
+    /// The key was destroyed and this entry records it.
+    Erased(Box<Entry>),
+    /// No key was ever created for the subject: nothing of theirs is sealed, nothing written.
+    Unknown,
+    /// The key was already destroyed then; nothing written.
+    AlreadyErased { erased_at: OffsetDateTime },
+}
+
+/// A subject's row in `subject_keys` (not part of the ledger). `wrapped` is the data key
+/// encrypted under the master key; None once erased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectKey {
+    pub subject: String,
+    pub wrapped: Option<Vec<u8>>,
+    pub created_at: OffsetDateTime,
+    pub erased_at: Option<OffsetDateTime>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

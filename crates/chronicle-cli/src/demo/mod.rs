@@ -14,7 +14,7 @@ mod world;
 
 use crate::progress;
 use crate::settings::Settings;
-use crate::store::open_store;
+use crate::store::{load_sealer, open_sealed_store};
 use anyhow::{Context, Result, bail};
 use chronicle_core::schema::Schema;
 use chronicle_core::timefmt;
@@ -132,6 +132,8 @@ async fn write_one(
             entries
         }
         WriteResponse::Event(entry) => vec![entry],
+        WriteResponse::Erase(chronicle_store::Erasure::Erased(entry)) => vec![*entry],
+        WriteResponse::Erase(_) => Vec::new(),
     };
     loaded.requests += 1;
     for e in entries {
@@ -156,6 +158,7 @@ fn describe(kind: &WriteKind) -> String {
         WriteKind::Bulk { ops, .. } => format!("bulk of {}", ops.len()),
         WriteKind::Transaction { ops } => format!("transaction of {}", ops.len()),
         WriteKind::Event(e) => format!("{} event", e.operation.map_or("system", |o| o.as_str())),
+        WriteKind::Erase { subject } => format!("erasure of {subject}"),
     }
 }
 
@@ -175,7 +178,9 @@ pub async fn run(settings: &Settings, scale: f64, json: bool) -> Result<()> {
     if !(scale.is_finite() && scale > 0.0) {
         bail!("--scale must be a positive number, such as 0.1 or 2");
     }
-    let store = open_store(settings.location(), Arc::new(schema()?))
+    // Sealed like a server's writes, with the same master key (data dir or environment).
+    let sealer = load_sealer(&settings.data_dir)?;
+    let store = open_sealed_store(settings.location(), Arc::new(schema()?), sealer)
         .await?
         .store;
     let location = settings.describe_store();
@@ -245,7 +250,16 @@ mod tests {
             assert!(s.entity_type(ty).is_some(), "{ty}");
         }
         assert!(s.is_read_audited("invoice"));
-        assert_eq!(s.sensitive_fields("customer"), ["email", "phone"]);
+        assert_eq!(
+            s.sensitive_fields("customer"),
+            ["address", "email", "phone"]
+        );
+        assert_eq!(s.sensitive_fields("shipment"), ["notes"]);
+        assert_eq!(s.sensitive_fields("user"), ["email"]);
+        assert_eq!(
+            s.subject_of("shipment", "s1", &serde_json::json!({"customer_id": "c7"})),
+            "customer:c7"
+        );
     }
 
     /// Every entity operation of the demo is valid against the demo schema, checked without a
@@ -270,7 +284,7 @@ mod tests {
                 super::WriteKind::Bulk { ops, .. } | super::WriteKind::Transaction { ops } => {
                     ops.into_iter().for_each(&mut apply)
                 }
-                super::WriteKind::Event(_) => {}
+                super::WriteKind::Event(_) | super::WriteKind::Erase { .. } => {}
             }
         }
         assert!(states.len() > 100);

@@ -52,6 +52,7 @@ pub const RULES: &[(&str, &str, Permission)] = &[
     ("POST", "/v1/tokens", P::TokenAdmin),
     ("GET", "/v1/tokens", P::TokenAdmin),
     ("DELETE", "/v1/tokens/{id}", P::TokenAdmin),
+    ("POST", "/v1/subjects/{subject}/erase", P::Erase),
 ];
 
 /// What the guard does with a routed request.

@@ -11,6 +11,7 @@ pub mod ops;
 pub mod rollbacks;
 pub mod snapshots;
 pub mod stream;
+pub mod subjects;
 pub mod tokens;
 
 use crate::AppState;
@@ -40,6 +41,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(stream::routes())
         .merge(alerts::routes())
         .merge(tokens::routes())
+        .merge(subjects::routes())
         // Every routed request (and only those: the fallbacks answer anyone) passes the guard.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -139,6 +141,8 @@ fn redact(
                 redactor.string(t);
             }
         }
+        // A subject id is an identifier the caller chose; it is checked, not rewritten.
+        WriteKind::Erase { .. } => {}
     }
 }
 

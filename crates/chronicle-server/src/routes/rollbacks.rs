@@ -6,6 +6,7 @@
 //! conflicts and the plan) when `strict` refuses.
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Params, Path, text_cursor};
@@ -43,6 +44,19 @@ pub struct RollbackList {
     pub next_cursor: Option<String>,
 }
 
+/// A rollback record as this caller may see it: the plan's sensitive values masked for
+/// roles without unmask rights.
+fn shown(
+    state: &AppState,
+    caller: &Caller,
+    mut record: RollbackRecord,
+) -> axum::Json<RollbackRecord> {
+    if !caller.unmasked(&state.config.auth) {
+        chronicle_core::mask::mask_plan(&state.schema, &mut record.plan);
+    }
+    axum::Json(record)
+}
+
 fn rollback_id(id: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| ApiError::invalid_field("/path/id", "must be a UUID"))
 }
@@ -54,11 +68,16 @@ fn rollback_id(id: &str) -> ApiResult<Uuid> {
               (status = 404, description = "The target does not exist", body = crate::dto::Problem)))]
 pub async fn preview(
     State(state): State<AppState>,
+    caller: Caller,
     params: Params,
     Json(body): Json<RollbackRequest>,
 ) -> ApiResult<axum::Json<Preview>> {
     params.finish()?;
-    Ok(axum::Json(state.engine.preview(&body).await?))
+    let mut preview = state.engine.preview(&body).await?;
+    if !caller.unmasked(&state.config.auth) {
+        chronicle_core::mask::mask_plan(&state.schema, &mut preview.plan);
+    }
+    Ok(axum::Json(preview))
 }
 
 /// Requests a rollback: runs it now (atomic, no approval needed), in the background
@@ -71,6 +90,7 @@ pub async fn preview(
               (status = 409, description = "rollback-conflict: strict found conflicts (with conflicts and plan); nothing written", body = crate::dto::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     Ctx(ctx): Ctx,
     params: Params,
     Json(body): Json<RollbackRequest>,
@@ -82,7 +102,7 @@ pub async fn create(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, axum::Json(record)))
+    Ok((status, shown(&state, &caller, record)))
 }
 
 #[utoipa::path(get, path = "/v1/rollbacks/{id}", tag = "rollbacks",
@@ -91,11 +111,16 @@ pub async fn create(
               (status = 404, description = "No such rollback", body = crate::dto::Problem)))]
 pub async fn read(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<axum::Json<RollbackRecord>> {
     params.finish()?;
-    Ok(axum::Json(state.engine.get(rollback_id(&id)?).await?))
+    Ok(shown(
+        &state,
+        &caller,
+        state.engine.get(rollback_id(&id)?).await?,
+    ))
 }
 
 /// Rollbacks, oldest first (ids are UUIDv7).
@@ -105,6 +130,7 @@ pub async fn read(
     responses((status = 200, description = "A page of rollbacks", body = RollbackList)))]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     mut params: Params,
 ) -> ApiResult<axum::Json<RollbackList>> {
     let limit = params.limit(state.config.default_page_size, state.config.max_page_size);
@@ -116,7 +142,13 @@ pub async fn list(
         })?),
         None => None,
     };
-    let rollbacks = state.engine.list(after, limit).await?;
+    let rollbacks: Vec<RollbackRecord> = state
+        .engine
+        .list(after, limit)
+        .await?
+        .into_iter()
+        .map(|r| shown(&state, &caller, r).0)
+        .collect();
     let next_cursor = (rollbacks.len() == limit)
         .then(|| rollbacks.last().map(|r| text_cursor(&r.id.to_string())))
         .flatten();
@@ -128,6 +160,7 @@ pub async fn list(
 
 async fn decide(
     state: AppState,
+    caller: Caller,
     ctx: chronicle_core::RequestContext,
     id: String,
     approve: bool,
@@ -142,7 +175,7 @@ async fn decide(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, axum::Json(record)))
+    Ok((status, shown(&state, &caller, record)))
 }
 
 /// Approves (role `approver`, never the requester). Enough approvals start the rollback.
@@ -154,13 +187,14 @@ async fn decide(
               (status = 409, description = "invalid-state: not awaiting approval", body = crate::dto::Problem)))]
 pub async fn approve(
     State(state): State<AppState>,
+    caller: Caller,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     params: Params,
     Json(body): Json<Decision>,
 ) -> ApiResult<(StatusCode, axum::Json<RollbackRecord>)> {
     params.finish()?;
-    decide(state, ctx, id, true, body).await
+    decide(state, caller, ctx, id, true, body).await
 }
 
 /// Rejects (role `approver`); a rejected rollback never runs.
@@ -171,13 +205,14 @@ pub async fn approve(
               (status = 409, description = "invalid-state: not awaiting approval", body = crate::dto::Problem)))]
 pub async fn reject(
     State(state): State<AppState>,
+    caller: Caller,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     params: Params,
     Json(body): Json<Decision>,
 ) -> ApiResult<(StatusCode, axum::Json<RollbackRecord>)> {
     params.finish()?;
-    decide(state, ctx, id, false, body).await
+    decide(state, caller, ctx, id, false, body).await
 }
 
 /// Pauses a running staged rollback after its current stage.
@@ -187,12 +222,15 @@ pub async fn reject(
               (status = 409, description = "invalid-state: not running", body = crate::dto::Problem)))]
 pub async fn pause(
     State(state): State<AppState>,
+    caller: Caller,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<axum::Json<RollbackRecord>> {
     params.finish()?;
-    Ok(axum::Json(
+    Ok(shown(
+        &state,
+        &caller,
         state.engine.pause(rollback_id(&id)?, &ctx).await?,
     ))
 }
@@ -204,6 +242,7 @@ pub async fn pause(
               (status = 409, description = "invalid-state: not paused", body = crate::dto::Problem)))]
 pub async fn resume(
     State(state): State<AppState>,
+    caller: Caller,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     params: Params,
@@ -211,7 +250,11 @@ pub async fn resume(
     params.finish()?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(state.engine.resume(rollback_id(&id)?, &ctx).await?),
+        shown(
+            &state,
+            &caller,
+            state.engine.resume(rollback_id(&id)?, &ctx).await?,
+        ),
     ))
 }
 
@@ -222,12 +265,15 @@ pub async fn resume(
               (status = 409, description = "invalid-state: already ended", body = crate::dto::Problem)))]
 pub async fn stop(
     State(state): State<AppState>,
+    caller: Caller,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<axum::Json<RollbackRecord>> {
     params.finish()?;
-    Ok(axum::Json(
+    Ok(shown(
+        &state,
+        &caller,
         state.engine.stop(rollback_id(&id)?, &ctx).await?,
     ))
 }

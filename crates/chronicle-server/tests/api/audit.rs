@@ -49,6 +49,7 @@ async fn external_events_are_recorded_and_engine_operations_are_refused(app: Tes
         "rollback",
         "access",
         "retention",
+        "erasure",
     ] {
         let res = app
             .post("/v1/audit/events", &json!({"operation": op}))

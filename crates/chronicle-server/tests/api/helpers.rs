@@ -95,7 +95,7 @@ pub async fn spawn_configured(backend: Backend, config: ServerConfig) -> Option<
             )
         }
         Backend::Postgres => {
-            let (store, name) = postgres_store(schema.clone(), None).await?;
+            let (store, name) = postgres_store(schema.clone(), None, None).await?;
             pg_schema = Some(name);
             Arc::new(store)
         }
@@ -107,12 +107,53 @@ pub async fn spawn_configured(backend: Backend, config: ServerConfig) -> Option<
     Some(app)
 }
 
+/// An app whose store seals the schema's sensitive values (a fresh master key), served through
+/// the unsealing decorator as `chronicle serve` does. Also returns the raw store (reads show
+/// what is stored) and, for SQLite, the database file.
+pub async fn spawn_sealed_app(
+    backend: Backend,
+    schema_text: &str,
+) -> Option<(TestApp, Arc<dyn Store>, Option<std::path::PathBuf>)> {
+    use chronicle_store::seal::{MasterKey, Sealer};
+    let schema = Arc::new(Schema::parse(schema_text).expect("test schema parses"));
+    let sealer = Arc::new(Sealer::new(MasterKey::generate().expect("randomness")));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut file = None;
+    let raw: Arc<dyn Store> = match backend {
+        Backend::Sqlite => {
+            let path = dir.path().join("chronicle.db");
+            let mut config = SqliteConfig::new(&path, schema.clone());
+            config.sealer = Some(sealer.clone());
+            file = Some(path);
+            Arc::new(
+                SqliteStore::open(config)
+                    .await
+                    .expect("open a SQLite store"),
+            )
+        }
+        Backend::Postgres => {
+            let (store, _) = postgres_store(schema.clone(), None, Some(sealer.clone())).await?;
+            Arc::new(store)
+        }
+    };
+    let store = Arc::new(chronicle_store::unseal::Unsealing::new(
+        raw.clone(),
+        sealer,
+        schema.clone(),
+    ));
+    let mut app = serve(store, schema, open(ServerConfig::default())).await;
+    app.backend = backend;
+    app._dir = Some(dir);
+    Some((app, raw, file))
+}
+
 /// A PostgreSQL store in a schema of its own (`ct_srv_<pid>_<n>`, which the PostgreSQL
 /// crate's tests sweep away once this process is gone), or in the schema `existing` names.
 /// `None`, with a visible line, when no server answers, unless `CHRONICLE_REQUIRE_PG=1`.
 async fn postgres_store(
     schema: Arc<Schema>,
     existing: Option<&str>,
+    sealer: Option<Arc<chronicle_store::seal::Sealer>>,
 ) -> Option<(chronicle_postgres::PgStore, String)> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -129,6 +170,7 @@ async fn postgres_store(
     config.pool_size = 4;
     config.application_name = name.clone();
     config.search_path = Some(name.clone());
+    config.sealer = sealer;
     let connected = tokio::time::timeout(
         std::time::Duration::from_secs(20),
         chronicle_postgres::PgStore::connect(config),
@@ -151,7 +193,7 @@ async fn postgres_store(
 pub async fn spawn_second_node(app: &TestApp, config: ServerConfig) -> TestApp {
     let schema = Arc::new(Schema::parse(SCHEMA).expect("test schema parses"));
     let name = app.pg_schema.as_deref().expect("a PostgreSQL app");
-    let (store, _) = postgres_store(schema.clone(), Some(name))
+    let (store, _) = postgres_store(schema.clone(), Some(name), None)
         .await
         .expect("the first node's database answers");
     let mut node = serve(Arc::new(store), schema, open(config)).await;

@@ -42,3 +42,4 @@ mod rollbacks;
 mod security;
 mod sse;
 mod stream;
+mod subjects;

@@ -152,6 +152,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/tokens"),
     ("get", "/v1/tokens"),
     ("delete", "/v1/tokens/{id}"),
+    ("post", "/v1/subjects/{subject}/erase"),
 ];
 
 async fn openapi_documents_every_route_served(app: TestApp) {

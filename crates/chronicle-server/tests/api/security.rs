@@ -139,7 +139,8 @@ async fn every_endpoint_answers_every_role_as_the_matrix_says(app: TestApp) {
         let allowed = expected_roles(&permission);
         let concrete = path
             .replace("{type}", "shipment")
-            .replace("{id}", "0190c5a2-0000-7000-8000-000000000000");
+            .replace("{id}", "0190c5a2-0000-7000-8000-000000000000")
+            .replace("{subject}", "customer:nobody");
         let send = |auth: Option<String>| {
             let mut req = app.request(method.clone(), &concrete);
             if let Some(a) = auth {
@@ -325,6 +326,17 @@ async fn sensitive_values_are_masked_for_roles_without_unmask_rights_in_every_re
         assert_eq!(change["new"], email, "{who}: search change set");
         let one = get(format!("/v1/audit/entries/{entry_id}")).await;
         assert_eq!(one["new_values"]["email"], email, "{who}: entry by id");
+    }
+    // A rollback preview shows what the entity holds now and will hold: masked too.
+    let body = json!({"target": {"kind": "entry", "entry_id": entry_id}});
+    for (token, email) in [(&operator, MASKED), (&ROOT.to_owned(), EMAIL)] {
+        let res = as_(&app, token, Method::POST, "/v1/rollbacks/preview")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let plan = expect_json(res, StatusCode::OK).await;
+        assert_eq!(plan["operations"][0]["before"]["email"], email, "{plan}");
     }
     let masked = viewer_stream.next_audit().await;
     assert_eq!(masked["new_values"]["email"], MASKED, "viewer: stream");

@@ -3,6 +3,7 @@
 //!
 //! One test binary; the modules group the cases, this file holds the shared helpers.
 
+mod encryption;
 mod file;
 mod group_commit;
 mod queries;

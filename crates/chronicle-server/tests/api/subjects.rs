@@ -1,0 +1,160 @@
+//! Encryption at rest through the API, and `POST /v1/subjects/{subject}/erase`, on both
+//! backends: what a client writes comes back in plaintext, is stored sealed, and after the
+//! erasure reads as "[erased]" on every read path while the ledger still verifies.
+
+use crate::helpers::*;
+use crate::sse::SseStream;
+use chronicle_store::Store;
+use chronicle_store::verify::verify;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const SEALED_SCHEMA: &str = r#"
+[types.customer.fields.email]
+type = "string"
+sensitive = true
+[types.shipment]
+subject = "customer_id"
+[types.shipment.fields.customer_id]
+type = "string"
+references = "customer"
+[types.shipment.fields.address]
+sensitive = true
+"#;
+
+const EMAIL: &str = "kari.nordmann@example.com";
+const ADDRESS: &str = "Karl Johans gate 1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_sensitive_values_are_sealed_and_erasure_makes_them_unreadable() {
+    let (app, raw, file) = spawn_sealed_app(Backend::Sqlite, SEALED_SCHEMA)
+        .await
+        .expect("SQLite is always there");
+    erasure_story(app, raw, file).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_sensitive_values_are_sealed_and_erasure_makes_them_unreadable() {
+    if let Some((app, raw, file)) = spawn_sealed_app(Backend::Postgres, SEALED_SCHEMA).await {
+        erasure_story(app, raw, file).await;
+    }
+}
+
+/// The raw stored form: every entry's canonical bytes, every entity's data, and the SQLite
+/// file and its WAL.
+async fn at_rest(raw: &Arc<dyn Store>, file: &Option<std::path::PathBuf>) -> String {
+    let size = raw.head().await.unwrap().tree_size;
+    let mut text = String::new();
+    for row in raw.rows(1, size).await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&row.canonical));
+    }
+    for ty in ["customer", "shipment"] {
+        for e in raw.list_entities(ty, None, 100).await.unwrap() {
+            text.push_str(&e.data.to_string());
+        }
+    }
+    if let Some(path) = file {
+        text.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+        let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();
+        text.push_str(&String::from_utf8_lossy(&wal));
+    }
+    text
+}
+
+async fn erasure_story(app: TestApp, raw: Arc<dyn Store>, file: Option<std::path::PathBuf>) {
+    let created = app
+        .create("customer", "c1", json!({"name": "Kari", "email": EMAIL}))
+        .await;
+    assert_eq!(created["data"]["email"], EMAIL);
+    app.create(
+        "shipment",
+        "s1",
+        json!({"customer_id": "c1", "address": ADDRESS}),
+    )
+    .await;
+    let read = expect_json(app.get("/v1/entities/customer/c1").await, StatusCode::OK).await;
+    assert_eq!(read["data"]["email"], EMAIL);
+    let size = app.tree_size().await;
+    let same = app
+        .send_json(
+            Method::PATCH,
+            "/v1/entities/customer/c1",
+            &json!({"data": {"email": EMAIL}}),
+        )
+        .await;
+    assert_eq!(expect_json(same, StatusCode::OK).await["changed"], false);
+    assert_eq!(
+        app.tree_size().await,
+        size,
+        "the same value writes no entry"
+    );
+    let stored = at_rest(&raw, &file).await;
+    assert!(stored.contains("Kari"), "the check sees stored data");
+    assert!(!stored.contains(EMAIL) && !stored.contains(ADDRESS));
+    let mut sse = SseStream::open(&app, "/v1/stream?entity_type=customer&after_seq=0", None).await;
+    assert_eq!(sse.next_audit().await["new_values"]["email"], EMAIL);
+
+    // Erasure: bad subjects, unknown subjects, then the real one.
+    let erase = |subject: &str, body: Value| {
+        let path = format!("/v1/subjects/{subject}/erase");
+        let app = &app;
+        async move { app.post(&path, &body).await }
+    };
+    let problem = expect_problem(
+        erase("nobody", json!({})).await,
+        StatusCode::BAD_REQUEST,
+        "invalid-input",
+    )
+    .await;
+    assert_eq!(pointers(&problem), ["/path/subject"]);
+    expect_problem(
+        erase("customer:c9", json!({})).await,
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    let entry = expect_json(
+        erase("customer:c1", json!({"reason": "request 2026-17"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(entry["operation"], "erasure");
+    assert_eq!(entry["metadata"]["subject"], "customer:c1");
+    assert_eq!(entry["reason"], "request 2026-17");
+    assert!(!entry.to_string().contains(EMAIL));
+    let again = expect_problem(
+        erase("customer:c1", json!({})).await,
+        StatusCode::CONFLICT,
+        "invalid-state",
+    )
+    .await;
+    assert!(again["erased_at"].is_string());
+
+    // Every read path shows the marker.
+    let read = expect_json(app.get("/v1/entities/customer/c1").await, StatusCode::OK).await;
+    assert_eq!(read["data"], json!({"name": "Kari", "email": "[erased]"}));
+    let read = expect_json(app.get("/v1/entities/shipment/s1").await, StatusCode::OK).await;
+    assert_eq!(read["data"]["address"], "[erased]");
+    let old = expect_json(
+        app.get("/v1/entities/customer/c1?version=1").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(old["data"]["email"], "[erased]");
+    let entries = app.all_entries("").await;
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(!text.contains(EMAIL) && !text.contains(ADDRESS), "{text}");
+    let create = entries
+        .iter()
+        .find(|e| e["entity_id"] == "c1" && e["operation"] == "create")
+        .unwrap();
+    assert_eq!(create["new_values"]["email"], "[erased]");
+    let mut replay =
+        SseStream::open(&app, "/v1/stream?entity_type=customer&after_seq=0", None).await;
+    assert_eq!(replay.next_audit().await["new_values"]["email"], "[erased]");
+    let report = verify(&*raw, |_, _| {}).await.unwrap();
+    assert!(report.ok(), "{:?}", report.failure);
+    let stored = at_rest(&raw, &file).await;
+    assert!(!stored.contains(EMAIL) && !stored.contains(ADDRESS));
+}
