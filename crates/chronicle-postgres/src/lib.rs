@@ -354,6 +354,67 @@ impl Store for PgStore {
             .transpose()
     }
 
+    async fn nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Hash>>, StoreError> {
+        // Two queries at most, whatever the proof's length: interior nodes by primary key,
+        // then leaf hashes (level 0) from the entries. (One query joining both made the
+        // planner visit every entries partition: slower than a query per node.)
+        let mut levels = Vec::new();
+        let mut indexes = Vec::new();
+        let mut seqs = Vec::new();
+        for &(level, index) in wanted {
+            let Ok(i) = i64::try_from(index) else {
+                continue;
+            };
+            if level == 0 {
+                seqs.push(i.saturating_add(1));
+            } else {
+                levels.push(i16::from(level));
+                indexes.push(i);
+            }
+        }
+        let mut found: std::collections::HashMap<(u8, u64), Vec<u8>> =
+            std::collections::HashMap::with_capacity(wanted.len());
+        if !levels.is_empty() {
+            let interior: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT n.level, n.idx, n.hash FROM merkle_nodes n \
+                 JOIN UNNEST($1::int2[], $2::int8[]) AS w(level, idx) \
+                 ON n.level = w.level AND n.idx = w.idx",
+            )
+            .bind(&levels)
+            .bind(&indexes)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading tree nodes")?;
+            for (level, idx, hash) in interior {
+                if let (Ok(level), Ok(idx)) = (u8::try_from(level), u64::try_from(idx)) {
+                    found.insert((level, idx), hash);
+                }
+            }
+        }
+        if !seqs.is_empty() {
+            let leaves: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT seq, leaf_hash FROM entries WHERE seq = ANY($1::int8[])")
+                    .bind(&seqs)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading leaf hashes")?;
+            for (seq, hash) in leaves {
+                if let Ok(seq) = u64::try_from(seq) {
+                    found.insert((0, seq - 1), hash);
+                }
+            }
+        }
+        wanted
+            .iter()
+            .map(|&(level, index)| {
+                found
+                    .get(&(level, index))
+                    .map(|b| rows::hash(&b, &format!("tree node ({level}, {index})")))
+                    .transpose()
+            })
+            .collect()
+    }
+
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         // The head's size is the number of entries (the ledger is dense and append-only) and
         // costs one row instead of a scan.

@@ -173,6 +173,19 @@ impl Store for SqliteStore {
         self.readers.run(move |c| rows::node(c, level, index)).await
     }
 
+    async fn nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Hash>>, StoreError> {
+        // One reader, one hand-off: the reads themselves are page-cache hits.
+        let wanted = wanted.to_vec();
+        self.readers
+            .run(move |c| {
+                wanted
+                    .iter()
+                    .map(|&(level, index)| rows::node(c, level, index))
+                    .collect()
+            })
+            .await
+    }
+
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         let path = self.path.clone();
         self.readers.run(move |c| rows::stats(c, &path)).await

@@ -74,6 +74,16 @@ pub trait Store: Send + Sync + 'static {
     /// A stored interior node of the tree (level >= 1), or a leaf hash (level 0).
     async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError>;
 
+    /// Many nodes at once, in the order asked (a proof's O(log n) of them in one round trip
+    /// where the backend can). The default asks one by one.
+    async fn nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Hash>>, StoreError> {
+        let mut out = Vec::with_capacity(wanted.len());
+        for &(level, index) in wanted {
+            out.push(self.node(level, index).await?);
+        }
+        Ok(out)
+    }
+
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 
     /// Cheap check that the database answers (for `/readyz`).

@@ -22,9 +22,11 @@ async fn prove(
         wanted.insert((level, index));
         Ok([0; 32])
     });
+    let wanted: Vec<(u8, u64)> = wanted.into_iter().collect();
+    let found = store.nodes(&wanted).await?;
     let mut nodes = BTreeMap::new();
-    for (level, index) in wanted {
-        let Some(hash) = store.node(level, index).await? else {
+    for (&(level, index), hash) in wanted.iter().zip(found) {
+        let Some(hash) = hash else {
             return Err(missing(Missing(level, index)));
         };
         nodes.insert((level, index), hash);

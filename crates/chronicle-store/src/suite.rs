@@ -1031,4 +1031,14 @@ where
         Some(chronicle_core::merkle::root_from_leaves(&leaves))
     );
     assert_eq!(s.node(3, 1).await.unwrap(), None);
+    // Many at once: the same answers, in the order asked, missing ones included.
+    let wanted = [(3, 0), (0, 8), (3, 1), (1, 2), (0, 0), (0, 99), (2, 1)];
+    let mut one_by_one = Vec::new();
+    for &(level, index) in &wanted {
+        one_by_one.push(s.node(level, index).await.unwrap());
+    }
+    assert_eq!(s.nodes(&wanted).await.unwrap(), one_by_one);
+    assert!(one_by_one[0].is_some() && one_by_one[1].is_some() && one_by_one[2].is_none());
+    assert!(one_by_one[5].is_none() && one_by_one[6].is_some());
+    assert_eq!(s.nodes(&[]).await.unwrap(), Vec::new());
 }

@@ -177,6 +177,10 @@ impl Store for Unsealing {
         self.inner.node(level, index).await
     }
 
+    async fn nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Hash>>, StoreError> {
+        self.inner.nodes(wanted).await
+    }
+
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         self.inner.stats().await
     }
