@@ -409,7 +409,7 @@ impl Store for PgStore {
             .map(|&(level, index)| {
                 found
                     .get(&(level, index))
-                    .map(|b| rows::hash(&b, &format!("tree node ({level}, {index})")))
+                    .map(|b| rows::hash(b, &format!("tree node ({level}, {index})")))
                     .transpose()
             })
             .collect()
