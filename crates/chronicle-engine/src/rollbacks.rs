@@ -65,7 +65,7 @@ impl Engine {
         if req.stage_size == Some(0) {
             return Err(EngineError::invalid("/stage_size", "must be at least 1"));
         }
-        let goal = resolve(self.store.as_ref(), &req.target).await?;
+        let goal = resolve(self.store.as_ref(), &self.schema, &req.target).await?;
         facts::plan(self.store.as_ref(), &self.schema, &goal, req.strategy).await
     }
 

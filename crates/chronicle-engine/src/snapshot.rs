@@ -6,6 +6,7 @@ use crate::SNAPSHOT_TYPE;
 use crate::error::EngineError;
 use base64::Engine as _;
 use chronicle_core::rollback::EntityRef;
+use chronicle_core::schema::Schema;
 use chronicle_core::write::EntityOp;
 use chronicle_core::{Actor, EntityState, RequestContext, timefmt};
 use chronicle_store::{Store, StoreError, WriteKind, WriteRequest, WriteResponse};
@@ -191,6 +192,46 @@ pub async fn load(store: &dyn Store, id: Uuid) -> Result<Snapshot, EngineError> 
         meta: stored.meta,
         entities,
     })
+}
+
+/// A snapshot holds entity states as they were read, in plaintext. Restoring one taken
+/// before a data subject was erased must not bring the subject's values back: their sensitive
+/// fields become the erased marker, as they read everywhere else.
+pub async fn forget_erased(
+    store: &dyn Store,
+    schema: &Schema,
+    entities: &mut [EntityState],
+) -> Result<(), EngineError> {
+    let mut erased: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    for e in entities.iter_mut() {
+        let sensitive = schema.sensitive_fields(&e.entity_type);
+        if sensitive.is_empty() {
+            continue;
+        }
+        let subject = schema.subject_of(&e.entity_type, &e.id, &e.data);
+        let gone = match erased.get(&subject) {
+            Some(&gone) => gone,
+            None => {
+                let gone = store
+                    .subject_key(&subject)
+                    .await?
+                    .is_some_and(|k| k.erased_at.is_some());
+                erased.insert(subject, gone);
+                gone
+            }
+        };
+        if !gone {
+            continue;
+        }
+        if let Some(map) = e.data.as_object_mut() {
+            for name in sensitive {
+                if let Some(v) = map.get_mut(name) {
+                    *v = serde_json::Value::String(chronicle_store::seal::ERASED.to_owned());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn meta(store: &dyn Store, id: Uuid) -> Result<SnapshotMeta, EngineError> {

@@ -2,6 +2,7 @@
 
 use crate::error::EngineError;
 use chronicle_core::rollback::{EntityRef, Goal};
+use chronicle_core::schema::Schema;
 use chronicle_core::{Entry, Operation};
 use chronicle_store::{EntryQuery, Order, Store};
 use serde::{Deserialize, Serialize};
@@ -138,7 +139,11 @@ fn check_ref(entity_type: &str, id: &str, pointer: &str) -> Result<(), EngineErr
 }
 
 /// Resolves a target into the goal the planner works on.
-pub async fn resolve(store: &dyn Store, target: &Target) -> Result<Goal, EngineError> {
+pub async fn resolve(
+    store: &dyn Store,
+    schema: &Schema,
+    target: &Target,
+) -> Result<Goal, EngineError> {
     let undo = |entries: Vec<Entry>| Goal::Undo {
         entries: user_changes(entries),
         fields: None,
@@ -317,7 +322,8 @@ pub async fn resolve(store: &dyn Store, target: &Target) -> Result<Goal, EngineE
             }
         }
         Target::Snapshot { snapshot_id } => {
-            let snap = crate::snapshot::load(store, *snapshot_id).await?;
+            let mut snap = crate::snapshot::load(store, *snapshot_id).await?;
+            crate::snapshot::forget_erased(store, schema, &mut snap.entities).await?;
             let mut states: Vec<(EntityRef, Option<serde_json::Value>)> = snap
                 .entities
                 .iter()

@@ -41,6 +41,61 @@ async fn postgres_sensitive_values_are_sealed_and_erasure_makes_them_unreadable(
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_snapshot_from_before_an_erasure_does_not_bring_the_values_back() {
+    let (app, _, _) = spawn_sealed_app(Backend::Sqlite, SEALED_SCHEMA)
+        .await
+        .expect("SQLite is always there");
+    snapshot_after_erasure(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_snapshot_from_before_an_erasure_does_not_bring_the_values_back() {
+    if let Some((app, _, _)) = spawn_sealed_app(Backend::Postgres, SEALED_SCHEMA).await {
+        snapshot_after_erasure(app).await;
+    }
+}
+
+async fn snapshot_after_erasure(app: TestApp) {
+    app.create("customer", "c1", json!({"name": "Kari", "email": EMAIL}))
+        .await;
+    app.create(
+        "customer",
+        "c2",
+        json!({"name": "Ola", "email": "ola@example.com"}),
+    )
+    .await;
+    let snap = expect_json(
+        app.post("/v1/snapshots", &json!({"entity_types": ["customer"]}))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    for id in ["c1", "c2"] {
+        let res = app
+            .send_json(
+                Method::PATCH,
+                &format!("/v1/entities/customer/{id}"),
+                &json!({"data": {"name": "changed"}}),
+            )
+            .await;
+        expect_json(res, StatusCode::OK).await;
+    }
+    let res = app.post("/v1/subjects/customer:c1/erase", &json!({})).await;
+    expect_json(res, StatusCode::OK).await;
+    let restore = json!({"target": {"kind": "snapshot", "snapshot_id": snap["id"]}});
+    expect_json(app.post("/v1/rollbacks", &restore).await, StatusCode::OK).await;
+    let c1 = expect_json(app.get("/v1/entities/customer/c1").await, StatusCode::OK).await;
+    assert_eq!(c1["data"], json!({"name": "Kari", "email": "[erased]"}));
+    let c2 = expect_json(app.get("/v1/entities/customer/c2").await, StatusCode::OK).await;
+    assert_eq!(
+        c2["data"],
+        json!({"name": "Ola", "email": "ola@example.com"})
+    );
+    let entries = app.all_entries("entity_id=c1").await;
+    assert!(!serde_json::to_string(&entries).unwrap().contains(EMAIL));
+}
+
 /// The raw stored form: every entry's canonical bytes, every entity's data, and the SQLite
 /// file and its WAL.
 async fn at_rest(raw: &Arc<dyn Store>, file: &Option<std::path::PathBuf>) -> String {
