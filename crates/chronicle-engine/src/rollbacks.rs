@@ -194,7 +194,10 @@ impl Engine {
             .entity(PLAN_TYPE, &id.to_string())
             .await?
             .ok_or_else(|| corrupt(format!("rollback {id} has no plan")))?;
-        serde_json::from_value(state.data).map_err(|e| corrupt(format!("rollback plan {id}: {e}")))
+        let mut plan: Plan = serde_json::from_value(state.data)
+            .map_err(|e| corrupt(format!("rollback plan {id}: {e}")))?;
+        embedded_states(self.store.as_ref(), &mut plan, Direction::Open).await?;
+        Ok(plan)
     }
 
     /// Rollbacks ordered by id (UUIDv7: oldest first), after `after`.
@@ -593,10 +596,14 @@ impl Engine {
         let mut sys = ctx.clone();
         sys.system = true;
         sys.rollback_id = Some(record.id);
+        // The plan is kept with the entity states it embeds sealed: no plaintext of a
+        // sensitive field in the `_rollback_plan` record or its ledger entry.
+        let mut kept = record.plan.clone();
+        embedded_states(self.store.as_ref(), &mut kept, Direction::Seal).await?;
         let plan = EntityOp::Create {
             entity_type: PLAN_TYPE.into(),
             id: Some(record.id.to_string()),
-            data: serde_json::to_value(&record.plan).expect("plans serialize"),
+            data: serde_json::to_value(&kept).expect("plans serialize"),
         };
         let EntityOp::Replace { data, .. } = record_op(&record)? else {
             unreachable!("record_op replaces")
@@ -687,6 +694,69 @@ impl Engine {
             "the rollback record keeps changing; try again".into(),
         ))
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Seal,
+    Open,
+}
+
+/// Seals (to keep) or opens (once read) the entity states a plan embeds: each operation's
+/// `before` and `after`, and the overwritten values.
+async fn embedded_states(
+    store: &dyn Store,
+    plan: &mut Plan,
+    direction: Direction,
+) -> Result<(), EngineError> {
+    let mut states = Vec::new();
+    for op in &plan.operations {
+        for data in [&op.before, &op.after].into_iter().flatten() {
+            states.push((op.entity_type.clone(), op.id.clone(), data.clone()));
+        }
+    }
+    // An overwritten value is a field (or the whole data, at the root): as a state of one field.
+    let top =
+        |path: &str| chronicle_core::diff::parse_pointer(path).and_then(|t| t.into_iter().next());
+    for o in &plan.overwritten {
+        for v in [&o.current, &o.restored].into_iter().flatten() {
+            let data = match top(&o.path) {
+                Some(field) => serde_json::json!({ field: v }),
+                None => v.clone(),
+            };
+            states.push((o.entity_type.clone(), o.id.clone(), data));
+        }
+    }
+    if states.is_empty() {
+        return Ok(());
+    }
+    let done = match direction {
+        Direction::Seal => store.seal_states(states).await?,
+        Direction::Open => store.open_states(states).await?,
+    };
+    let mut done = done.into_iter();
+    for op in &mut plan.operations {
+        for data in [&mut op.before, &mut op.after].into_iter().flatten() {
+            if let Some(d) = done.next() {
+                *data = d;
+            }
+        }
+    }
+    for o in &mut plan.overwritten {
+        let field = top(&o.path);
+        for v in [&mut o.current, &mut o.restored].into_iter().flatten() {
+            if let Some(mut d) = done.next() {
+                *v = match &field {
+                    Some(f) => d
+                        .get_mut(f.as_str())
+                        .map(serde_json::Value::take)
+                        .unwrap_or_default(),
+                    None => d,
+                };
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The write that stores the record, guarded by the version it was read at.

@@ -89,13 +89,16 @@ pub async fn create(
         chronicle_core::limits::check_text(l).map_err(|m| EngineError::invalid("/label", m))?;
     }
     let ledger_size = store.head().await?.tree_size;
+    // States as stored: sensitive fields stay sealed inside the snapshot, so it holds no
+    // plaintext of them and an erasure reaches it (see `load`).
+    let stored = store.stored().unwrap_or(store);
     let mut entities: Vec<EntityState> = Vec::new();
     for (i, t) in types.iter().enumerate() {
         chronicle_core::limits::check_type_name(t)
             .map_err(|m| EngineError::invalid(format!("/entity_types/{i}"), m))?;
         let mut after: Option<String> = None;
         loop {
-            let page = store.list_entities(t, after.as_deref(), 1000).await?;
+            let page = stored.list_entities(t, after.as_deref(), 1000).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             entities.extend(page);
@@ -112,7 +115,7 @@ pub async fn create(
         if types.contains(&r.entity_type) {
             continue;
         }
-        match store.entity(&r.entity_type, &r.id).await? {
+        match stored.entity(&r.entity_type, &r.id).await? {
             Some(e) if !e.deleted => entities.push(e),
             _ => return Err(EngineError::NotFound(format!("{} {}", r.entity_type, r.id))),
         }
@@ -187,7 +190,23 @@ pub async fn load(store: &dyn Store, id: Uuid) -> Result<Snapshot, EngineError> 
     if hex::encode(Sha256::digest(&raw)) != stored.meta.checksum {
         return Err(corrupt(id, "contents do not match the checksum"));
     }
-    let entities = serde_json::from_slice(&raw).map_err(|e| corrupt(id, e))?;
+    let mut entities: Vec<EntityState> =
+        serde_json::from_slice(&raw).map_err(|e| corrupt(id, e))?;
+    // Sealed fields opened (an erased subject's read "[erased]").
+    let states = entities
+        .iter_mut()
+        .map(|e| {
+            (
+                e.entity_type.clone(),
+                e.id.clone(),
+                std::mem::take(&mut e.data),
+            )
+        })
+        .collect();
+    let opened = store.open_states(states).await?;
+    for (e, data) in entities.iter_mut().zip(opened) {
+        e.data = data;
+    }
     Ok(Snapshot {
         meta: stored.meta,
         entities,

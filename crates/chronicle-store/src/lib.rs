@@ -95,4 +95,31 @@ pub trait Store: Send + Sync + 'static {
         let _ = subject;
         Ok(None)
     }
+
+    /// The store beneath a read decorator, whose reads return what is stored (sealed values
+    /// sealed). `None`: this store's reads already do.
+    fn stored(&self) -> Option<&dyn Store> {
+        None
+    }
+
+    /// Seals the sensitive fields of entity states that an engine record embeds (a rollback
+    /// plan's before and after), each under its subject's key, so that the record holds no
+    /// plaintext of them; an erased subject's fields become `"[erased]"`. Each state is
+    /// (entity type, id, data); the answer is the data, in order. The default (no encryption
+    /// at rest) returns the data as it is.
+    async fn seal_states(
+        &self,
+        states: Vec<(String, String, serde_json::Value)>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        Ok(states.into_iter().map(|(_, _, data)| data).collect())
+    }
+
+    /// Opens sealed fields of entity states (those [`Store::seal_states`] sealed, and entity
+    /// data read through [`Store::stored`]); erased ones read `"[erased]"`.
+    async fn open_states(
+        &self,
+        states: Vec<(String, String, serde_json::Value)>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        Ok(states.into_iter().map(|(_, _, data)| data).collect())
+    }
 }

@@ -114,6 +114,66 @@ impl Unsealing {
 
 #[async_trait]
 impl Store for Unsealing {
+    fn stored(&self) -> Option<&dyn Store> {
+        Some(&*self.inner)
+    }
+
+    async fn seal_states(
+        &self,
+        states: Vec<(String, String, Value)>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let mut keys = Keys::default();
+        let mut out = Vec::with_capacity(states.len());
+        for (entity_type, id, mut data) in states {
+            if seal::sensitive_data(&self.schema, &entity_type, &mut data).is_empty() {
+                out.push(data);
+                continue;
+            }
+            let subject = self.schema.subject_of(&entity_type, &id, &data);
+            let key = keys.get(&*self.inner, &self.sealer, &subject).await?;
+            // No key: never sealed (values from before encryption was on stay as they are),
+            // or erased (then nothing of theirs may be kept).
+            let erased = key.is_none()
+                && self
+                    .inner
+                    .subject_key(&subject)
+                    .await?
+                    .is_some_and(|k| k.erased_at.is_some());
+            for (field, value) in seal::sensitive_data(&self.schema, &entity_type, &mut data) {
+                if value.is_null() || seal::sealed_subject(value).is_some() {
+                    continue;
+                }
+                match &key {
+                    Some(key) => {
+                        *value = self
+                            .sealer
+                            .seal(key, &subject, &field, value)
+                            .map_err(|e| StoreError::internal_msg(format!("sealing: {e}")))?;
+                    }
+                    None if erased => *value = Value::String(ERASED.to_owned()),
+                    None => {}
+                }
+            }
+            out.push(data);
+        }
+        Ok(out)
+    }
+
+    async fn open_states(
+        &self,
+        states: Vec<(String, String, Value)>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let mut keys = Keys::default();
+        let mut out = Vec::with_capacity(states.len());
+        for (entity_type, _, mut data) in states {
+            for (field, value) in seal::sensitive_data(&self.schema, &entity_type, &mut data) {
+                self.open(&mut keys, &field, value).await?;
+            }
+            out.push(data);
+        }
+        Ok(out)
+    }
+
     /// The write path already answers with plaintext.
     async fn write(&self, req: WriteRequest) -> Result<WriteResponse, StoreError> {
         self.inner.write(req).await

@@ -43,28 +43,31 @@ async fn postgres_sensitive_values_are_sealed_and_erasure_makes_them_unreadable(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_a_snapshot_from_before_an_erasure_does_not_bring_the_values_back() {
-    let (app, _, _) = spawn_sealed_app(Backend::Sqlite, SEALED_SCHEMA)
+    let (app, raw, file) = spawn_sealed_app(Backend::Sqlite, SEALED_SCHEMA)
         .await
         .expect("SQLite is always there");
-    snapshot_after_erasure(app).await;
+    snapshot_after_erasure(app, raw, file).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_snapshot_from_before_an_erasure_does_not_bring_the_values_back() {
-    if let Some((app, _, _)) = spawn_sealed_app(Backend::Postgres, SEALED_SCHEMA).await {
-        snapshot_after_erasure(app).await;
+    if let Some((app, raw, file)) = spawn_sealed_app(Backend::Postgres, SEALED_SCHEMA).await {
+        snapshot_after_erasure(app, raw, file).await;
     }
 }
 
-async fn snapshot_after_erasure(app: TestApp) {
+/// Snapshots and rollback plans embed entity states: they keep them sealed, and an erasure
+/// reaches them.
+async fn snapshot_after_erasure(
+    app: TestApp,
+    raw: Arc<dyn Store>,
+    file: Option<std::path::PathBuf>,
+) {
+    const OLA: &str = "ola@example.com";
     app.create("customer", "c1", json!({"name": "Kari", "email": EMAIL}))
         .await;
-    app.create(
-        "customer",
-        "c2",
-        json!({"name": "Ola", "email": "ola@example.com"}),
-    )
-    .await;
+    app.create("customer", "c2", json!({"name": "Ola", "email": OLA}))
+        .await;
     let snap = expect_json(
         app.post("/v1/snapshots", &json!({"entity_types": ["customer"]}))
             .await,
@@ -88,12 +91,30 @@ async fn snapshot_after_erasure(app: TestApp) {
     let c1 = expect_json(app.get("/v1/entities/customer/c1").await, StatusCode::OK).await;
     assert_eq!(c1["data"], json!({"name": "Kari", "email": "[erased]"}));
     let c2 = expect_json(app.get("/v1/entities/customer/c2").await, StatusCode::OK).await;
-    assert_eq!(
-        c2["data"],
-        json!({"name": "Ola", "email": "ola@example.com"})
-    );
+    assert_eq!(c2["data"], json!({"name": "Ola", "email": OLA}));
     let entries = app.all_entries("entity_id=c1").await;
     assert!(!serde_json::to_string(&entries).unwrap().contains(EMAIL));
+    // Stored: the snapshot holds envelopes (its compressed contents, read raw), and no row,
+    // the plan's included, holds either address.
+    let id = uuid::Uuid::parse_str(snap["id"].as_str().unwrap()).unwrap();
+    let kept = chronicle_engine::snapshot::load(&*raw, id).await.unwrap();
+    for e in &kept.entities {
+        assert!(e.data["email"]["$sealed"].is_string(), "{}", e.data);
+    }
+    let stored = at_rest(&raw, &file).await;
+    assert!(stored.contains("_rollback_plan"), "the check sees the plan");
+    assert!(!stored.contains(EMAIL) && !stored.contains(OLA));
+    // The plan, read back through the API, is plaintext again.
+    let rollbacks = expect_json(app.get("/v1/rollbacks").await, StatusCode::OK).await;
+    let plan = &rollbacks["rollbacks"][0]["plan"];
+    let c2_op = plan["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "c2")
+        .unwrap();
+    assert_eq!(c2_op["after"]["email"], OLA);
+    assert_eq!(c2_op["before"]["email"], OLA);
 }
 
 /// The raw stored form: every entry's canonical bytes, every entity's data, and the SQLite
