@@ -1247,6 +1247,29 @@ async fn serve_seals_sensitive_values_and_subject_erase_makes_them_unreadable() 
     drop(server);
     let (code, report) = verify_json(t.path(), &data);
     assert_eq!(code, Some(0), "{report}");
+    // An export carries what was hashed: the envelope, never the address.
+    let file = t.path().join("bundle.json");
+    let o = run(
+        t.path(),
+        &[
+            "export",
+            "--proof-bundle",
+            file.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let mut text = String::new();
+    for e in bundle["entries"].as_array().unwrap() {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(e["canonical"].as_str().unwrap())
+            .unwrap();
+        text.push_str(&String::from_utf8(bytes).unwrap());
+    }
+    assert!(text.contains("$sealed") && !text.contains(email), "{text}");
 }
 
 #[tokio::test]
