@@ -59,6 +59,23 @@ fn demo(dir: &Path, data: &Path) -> Value {
     json_of(&o)
 }
 
+/// `chronicle export --proof-bundle <dir>/bundle.json --data-dir <data> <extra>`, which must
+/// succeed; the bundle's path.
+fn export_bundle(dir: &Path, data: &Path, extra: &[&str]) -> PathBuf {
+    let file = dir.join("bundle.json");
+    let mut args = vec![
+        "export",
+        "--proof-bundle",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = run(dir, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    file
+}
+
 fn verify_json(dir: &Path, data: &Path) -> (Option<i32>, Value) {
     let o = run(
         dir,
@@ -1248,18 +1265,7 @@ async fn serve_seals_sensitive_values_and_subject_erase_makes_them_unreadable() 
     let (code, report) = verify_json(t.path(), &data);
     assert_eq!(code, Some(0), "{report}");
     // An export carries what was hashed: the envelope, never the address.
-    let file = t.path().join("bundle.json");
-    let o = run(
-        t.path(),
-        &[
-            "export",
-            "--proof-bundle",
-            file.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let file = export_bundle(t.path(), &data, &[]);
     let bundle: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     let mut text = String::new();
     for e in bundle["entries"].as_array().unwrap() {
@@ -1509,22 +1515,7 @@ async fn a_proof_bundle_exported_from_the_ledger_verifies_offline_and_edits_fail
     let vkey = key["vkey"].as_str().unwrap().to_owned();
     server.kill_9();
 
-    let file = t.path().join("bundle.json");
-    let o = run(
-        t.path(),
-        &[
-            "export",
-            "--proof-bundle",
-            file.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--from",
-            "2",
-            "--to",
-            "5",
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let file = export_bundle(t.path(), &data, &["--from", "2", "--to", "5"]);
     let o = run(
         t.path(),
         &[
