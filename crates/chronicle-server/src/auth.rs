@@ -219,6 +219,8 @@ pub struct AuthSettings {
     /// `security` entry. Default 5 in 60 s.
     pub failure_burst: u32,
     pub failure_window_secs: u64,
+    /// How often an open stream checks that its token still stands. Default 10.
+    pub token_recheck_secs: u64,
 }
 
 impl Default for AuthSettings {
@@ -230,6 +232,7 @@ impl Default for AuthSettings {
             audit_access: true,
             failure_burst: 5,
             failure_window_secs: 60,
+            token_recheck_secs: 10,
         }
     }
 }

@@ -173,6 +173,18 @@ pub async fn authenticate(
     })
 }
 
+/// Whether the token `id` still stands: not revoked, not expired. A store that cannot be
+/// read keeps it standing (the stream it guards ends anyway when the ledger cannot be read).
+pub async fn still_valid(state: &AppState, id: &str) -> bool {
+    match state.store.entity(TOKEN_TYPE, id).await {
+        Ok(Some(e)) if !e.deleted => serde_json::from_value::<TokenRecord>(e.data)
+            .map(|r| r.expires_at.is_none_or(|t| t > OffsetDateTime::now_utc()))
+            .unwrap_or(false),
+        Ok(_) => false,
+        Err(_) => true,
+    }
+}
+
 /// What a new token is for.
 pub struct TokenSpec {
     pub name: String,

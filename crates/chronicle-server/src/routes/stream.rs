@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chronicle_core::schema::Schema;
 use std::convert::Infallible;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 
 /// How long a subscriber waits for the hub to start.
@@ -86,15 +86,32 @@ pub async fn stream(
     };
     crate::routes::record_access(&state, ctx, &uri, "subscribed to the stream", None).await?;
     let masking = (!caller.unmasked(&state.config.auth)).then(|| state.schema.clone());
+    // A token revoked (or expired) while its stream is open: the stream ends at the first
+    // event after `auth.token_recheck_secs` (the client's reconnect is then refused).
+    let watch = match &caller {
+        Caller::Token(p) => p.token_id.clone().map(|id| TokenWatch {
+            state: state.clone(),
+            id,
+            checked: Instant::now(),
+            every: Duration::from_secs(state.config.auth.token_recheck_secs),
+        }),
+        _ => None,
+    };
     let events = futures::stream::unfold(
-        (subscription, Subscriber::new(permit)),
-        move |(mut subscription, subscriber)| {
+        (subscription, Subscriber::new(permit), watch),
+        move |(mut subscription, subscriber, mut watch)| {
             let masking = masking.clone();
             async move {
-                match subscription.next().await? {
+                let next = subscription.next().await?;
+                if let Some(w) = &mut watch
+                    && !w.still_valid().await
+                {
+                    return None;
+                }
+                match next {
                     Ok(p) => Some((
                         Ok::<_, Infallible>(event(&p, masking.as_deref())),
-                        (subscription, subscriber),
+                        (subscription, subscriber, watch),
                     )),
                     Err(e) => {
                         // Ending the response lets the client reconnect with Last-Event-ID.
@@ -150,6 +167,28 @@ fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<u64>> {
 }
 
 /// One connected subscriber: holds its slot and counts it while the response lives.
+/// The token an open stream was authorised with, checked again now and then.
+struct TokenWatch {
+    state: AppState,
+    id: String,
+    checked: Instant,
+    every: Duration,
+}
+
+impl TokenWatch {
+    async fn still_valid(&mut self) -> bool {
+        if self.checked.elapsed() < self.every {
+            return true;
+        }
+        self.checked = Instant::now();
+        let valid = crate::auth::tokens::still_valid(&self.state, &self.id).await;
+        if !valid {
+            tracing::info!(token = %self.id, "stream: its token is no longer valid; ending it");
+        }
+        valid
+    }
+}
+
 struct Subscriber {
     _permit: OwnedSemaphorePermit,
 }

@@ -38,6 +38,7 @@ secure_tests!(
     reads_of_the_audit_trail_are_themselves_recorded,
     refusals_and_token_changes_are_security_entries,
     card_numbers_never_reach_the_database,
+    a_stream_ends_once_its_token_is_revoked,
 );
 
 async fn secure_app(backend: Backend) -> Option<TestApp> {
@@ -45,6 +46,7 @@ async fn secure_app(backend: Backend) -> Option<TestApp> {
         auth: AuthSettings {
             tokens: vec![ConfiguredToken::new("root", Role::Admin, ROOT)],
             failure_burst: 3,
+            token_recheck_secs: 0,
             ..AuthSettings::default()
         },
         ..ServerConfig::default()
@@ -541,4 +543,31 @@ impl TestApp {
             .as_u64()
             .unwrap()
     }
+}
+
+async fn a_stream_ends_once_its_token_is_revoked(app: TestApp) {
+    let viewer = token(&app, "vic", "viewer").await;
+    let mut stream = SseStream::from_request(as_(
+        &app,
+        &viewer,
+        Method::GET,
+        "/v1/stream?entity_type=note",
+    ))
+    .await;
+    let write = |id: &'static str| {
+        let req =
+            as_(&app, ROOT, Method::POST, "/v1/entities/note").json(&json!({"id": id, "data": {}}));
+        async move { assert_eq!(req.send().await.unwrap().status(), StatusCode::CREATED) }
+    };
+    write("n1").await;
+    assert_eq!(stream.next_audit().await["entity_id"], "n1");
+    let id = viewer.split('_').nth(1).unwrap();
+    let res = as_(&app, ROOT, Method::DELETE, &format!("/v1/tokens/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    write("n2").await;
+    // The next event finds the token revoked: the stream ends instead of delivering it.
+    assert_eq!(stream.next().await, None);
 }
