@@ -186,6 +186,9 @@ pub fn server_config(settings: &Settings) -> Result<ServerConfig> {
         if let Some(n) = auth.failure_window_secs {
             config.auth.failure_window_secs = n;
         }
+        if let Some(n) = auth.token_recheck_secs {
+            config.auth.token_recheck_secs = n;
+        }
     }
     if let Some(r) = &settings.redaction {
         let mut rules = if r.builtin.unwrap_or(true) {

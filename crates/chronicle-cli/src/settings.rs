@@ -557,6 +557,49 @@ mod tests {
     }
 
     #[test]
+    fn auth_and_redaction_tables_become_the_server_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chronicle.toml");
+        std::fs::write(
+            &file,
+            "[auth]\nunmask_roles = [\"admin\"]\nfailure_burst = 9\n\
+             [redaction]\nbuiltin = false\n\
+             [[redaction.rules]]\nname = \"nino\"\npattern = '\\b[A-Z]{2}\\d{6}[A-D]\\b'\n",
+        )
+        .unwrap();
+        let env = vars(&[
+            (
+                "CHRONICLE_AUTH__ADMIN_TOKEN",
+                "a-configured-admin-token-0123",
+            ),
+            ("CHRONICLE_AUTH__AUDIT_ACCESS", "false"),
+        ]);
+        let (s, unknown) = Settings::resolve(Some(&file), &env, None, Layer::default()).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let auth = s.auth.clone().unwrap();
+        assert_eq!(auth.audit_access, Some(false));
+        assert_eq!(auth.failure_burst, Some(9));
+        let mut s = s;
+        s.data_dir = dir.path().to_path_buf();
+        let config = crate::serve::server_config(&s).unwrap();
+        assert_eq!(
+            config.auth.unmask_roles,
+            [chronicle_server::auth::Role::Admin]
+        );
+        assert!(!config.auth.audit_access);
+        assert_eq!(config.auth.tokens.len(), 1);
+        assert_eq!(
+            config.redactor.text("id QQ123456C, 4111111111111111"),
+            "id [redacted:nino], 4111111111111111"
+        );
+
+        let short = vars(&[("CHRONICLE_AUTH__ADMIN_TOKEN", "short")]);
+        let (mut s, _) = Settings::resolve(None, &short, None, Layer::default()).unwrap();
+        s.data_dir = dir.path().to_path_buf();
+        assert!(crate::serve::server_config(&s).is_err());
+    }
+
+    #[test]
     fn bad_values_name_the_variable_not_the_value() {
         let err = Settings::resolve(
             None,

@@ -136,6 +136,8 @@ pub struct AuthTable {
     /// `security` entry [default: 5 in 60].
     pub failure_burst: Option<u32>,
     pub failure_window_secs: Option<u64>,
+    /// How often an open stream checks its token again [default: 10].
+    pub token_recheck_secs: Option<u64>,
 }
 
 pub const AUTH_KEYS: &[&str] = &[
@@ -144,6 +146,7 @@ pub const AUTH_KEYS: &[&str] = &[
     "audit_access",
     "failure_burst",
     "failure_window_secs",
+    "token_recheck_secs",
 ];
 
 impl AuthTable {
@@ -154,6 +157,7 @@ impl AuthTable {
             audit_access: over.audit_access.or(self.audit_access),
             failure_burst: over.failure_burst.or(self.failure_burst),
             failure_window_secs: over.failure_window_secs.or(self.failure_window_secs),
+            token_recheck_secs: over.token_recheck_secs.or(self.token_recheck_secs),
         }
     }
 
@@ -165,6 +169,7 @@ impl AuthTable {
             "audit_access" => self.audit_access = Some(boolean(value)?),
             "failure_burst" => self.failure_burst = Some(number(value)?),
             "failure_window_secs" => self.failure_window_secs = Some(number(value)?),
+            "token_recheck_secs" => self.token_recheck_secs = Some(number(value)?),
             _ => return Ok(false),
         }
         Ok(true)
