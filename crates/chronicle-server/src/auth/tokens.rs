@@ -3,7 +3,7 @@
 //! Revoking deletes the entity (so the revocation, like the creation, is a ledger entry),
 //! and each is also recorded as a `security` entry.
 
-use super::{AuthSettings, Caller, Principal, Role};
+use super::{AuthSettings, Principal, Role};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::routes::{unexpected, write};
@@ -361,14 +361,6 @@ pub async fn bootstrap(state: &AppState) -> ApiResult<Option<NewToken>> {
         // Another node made it first (or it was revoked: then an admin made others).
         Err(e) if e.code == Code::AlreadyExists => Ok(None),
         Err(e) => Err(e),
-    }
-}
-
-/// The token of a caller, for a handler that needs to say who is asking.
-pub fn token_id(caller: &Caller) -> Option<&str> {
-    match caller {
-        Caller::Token(p) => p.token_id.as_deref(),
-        _ => None,
     }
 }
 
