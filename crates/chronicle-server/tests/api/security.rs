@@ -39,6 +39,7 @@ secure_tests!(
     refusals_and_token_changes_are_security_entries,
     card_numbers_never_reach_the_database,
     a_stream_ends_once_its_token_is_revoked,
+    an_expired_token_is_refused,
 );
 
 async fn secure_app(backend: Backend) -> Option<TestApp> {
@@ -570,4 +571,50 @@ async fn a_stream_ends_once_its_token_is_revoked(app: TestApp) {
     write("n2").await;
     // The next event finds the token revoked: the stream ends instead of delivering it.
     assert_eq!(stream.next().await, None);
+}
+
+async fn an_expired_token_is_refused(app: TestApp) {
+    // A token whose expiry has passed, written as the API would have written it.
+    let secret = "an-expired-secret-0123456789";
+    let data = json!({
+        "name": "old", "role": "viewer", "email": null,
+        "secret_sha256": hex::encode(chronicle_server::auth::tokens::digest(secret)),
+        "expires_at": "2020-01-01T00:00:00.000000Z",
+    });
+    let req = chronicle_store::WriteRequest {
+        context: chronicle_core::RequestContext {
+            system: true,
+            ..Default::default()
+        },
+        kind: chronicle_store::WriteKind::Single(chronicle_core::write::EntityOp::Create {
+            entity_type: "_token".into(),
+            id: Some("0ld".into()),
+            data,
+        }),
+    };
+    app.store.write(req).await.unwrap();
+    let res = app
+        .request(Method::GET, "/v1/audit/entries")
+        .bearer_auth(format!("chr_0ld_{secret}"))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("expired"),
+        "{problem}"
+    );
+    // Expired is not revoked: the token is still listed.
+    let listed = as_(&app, ROOT, Method::GET, "/v1/tokens")
+        .send()
+        .await
+        .unwrap();
+    let listed = expect_json(listed, StatusCode::OK).await;
+    assert!(
+        listed["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == "0ld")
+    );
 }
