@@ -187,7 +187,9 @@ pub struct AppState {
     /// Whether the latest verification of the ledger failed (for `/readyz`).
     pub(crate) integrity: integrity::Integrity,
     /// Failed authentications per address (for the burst `security` entries).
-    pub(crate) auth_failures: Arc<auth::guard::Failures>,
+    pub(crate) auth_failures: Arc<auth::guard::Windows>,
+    /// Forbidden attempts per credential and route (one `security` entry per window).
+    pub(crate) forbidden: Arc<auth::guard::Windows>,
 }
 
 impl AppState {
@@ -209,6 +211,7 @@ impl AppState {
             subscribers: Arc::new(tokio::sync::Semaphore::new(config.stream.max_subscribers)),
             integrity: integrity::Integrity::default(),
             auth_failures: Arc::default(),
+            forbidden: Arc::default(),
             signer: Arc::new(signer),
             engine,
             store,

@@ -1,7 +1,8 @@
 //! The middleware every routed request passes: finds the route's permission in
 //! [`rules`](super::rules), authenticates the bearer token, checks the role, records refusals
-//! as `security` entries (every forbidden attempt; failed authentications once per burst from
-//! one address), and leaves the [`Caller`] for the handlers.
+//! as `security` entries (forbidden attempts once per credential, route and window; failed
+//! authentications once per burst from one address), and leaves the [`Caller`] for the
+//! handlers.
 
 use super::rules::{self, Lookup};
 use super::tokens::{self, Refusal};
@@ -122,7 +123,7 @@ async fn refuse(state: &AppState, ctx: RequestContext, refusal: Refusal) -> Resp
     let window = Duration::from_secs(settings.failure_window_secs.max(1));
     if state
         .auth_failures
-        .count(&key, settings.failure_burst, window)
+        .burst(&key, settings.failure_burst, window)
     {
         let summary = format!(
             "{} failed authentications from {key} within {} s",
@@ -164,11 +165,25 @@ async fn forbid(
         via: None,
     };
     let detail = format!("role {} may not {method} {path}", principal.role);
+    // One entry per credential, route and window: a client repeating a forbidden request must
+    // not be able to grow the ledger at will. The next entry says how many were not recorded.
+    let window = Duration::from_secs(state.config.auth.failure_window_secs.max(1));
+    let key = format!(
+        "{}|{}|{method} {path}",
+        principal.token_id.as_deref().unwrap_or("-"),
+        principal.name
+    );
+    let (count, ended) = state.forbidden.tick(&key, window);
+    if count > 1 {
+        return ApiError::new(Code::Forbidden, detail).into_response();
+    }
     let metadata = json!({
         "method": method,
         "path": path,
         "role": principal.role,
         "token_id": principal.token_id,
+        "window_secs": window.as_secs(),
+        "unrecorded_before": ended.map(|n| n.saturating_sub(1)).unwrap_or(0),
     });
     if let Err(e) = tokens::security(
         state,
@@ -188,42 +203,42 @@ async fn forbid(
     ApiError::new(Code::Forbidden, detail).into_response()
 }
 
-/// Failed authentications per address, in fixed windows.
+/// Counts per key in fixed windows: failed authentications per address (a `security` entry
+/// per burst), forbidden attempts per credential and route (one entry per window, with how
+/// many the previous window held beyond it). Bounded: past `MAX_TRACKED` keys, ended windows
+/// are dropped, and if all are live the new key counts under a shared one.
 #[derive(Debug, Default)]
-pub struct Failures {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+pub struct Windows {
+    slots: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
-impl Failures {
-    /// Counts a failure from `key`; true exactly when it is the `burst`-th of its window.
-    pub fn count(&self, key: &str, burst: u32, window: Duration) -> bool {
+impl Windows {
+    /// Adds one to `key`'s count in its current window (a window that ended starts over at
+    /// zero first). Returns the count after adding, and the count of the window that ended,
+    /// if one did.
+    pub fn tick(&self, key: &str, window: Duration) -> (u32, Option<u32>) {
         let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() >= MAX_TRACKED && !windows.contains_key(key) {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < window);
-            if windows.len() >= MAX_TRACKED {
-                // Still full of live windows: an attack from very many addresses; keep
-                // counting under one key rather than growing without bound.
-                return self.count_locked(&mut windows, "*", burst, window, now);
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = key;
+        if slots.len() >= MAX_TRACKED && !slots.contains_key(key) {
+            slots.retain(|_, (start, _)| now.duration_since(*start) < window);
+            if slots.len() >= MAX_TRACKED {
+                key = "*";
             }
         }
-        self.count_locked(&mut windows, key, burst, window, now)
-    }
-
-    fn count_locked(
-        &self,
-        windows: &mut HashMap<String, (Instant, u32)>,
-        key: &str,
-        burst: u32,
-        window: Duration,
-        now: Instant,
-    ) -> bool {
-        let slot = windows.entry(key.to_owned()).or_insert((now, 0));
+        let slot = slots.entry(key.to_owned()).or_insert((now, 0));
+        let mut ended = None;
         if now.duration_since(slot.0) >= window {
+            ended = Some(slot.1);
             *slot = (now, 0);
         }
         slot.1 = slot.1.saturating_add(1);
-        slot.1 == burst.max(1)
+        (slot.1, ended)
+    }
+
+    /// Counts a failure from `key`; true exactly when it is the `burst`-th of its window.
+    pub fn burst(&self, key: &str, burst: u32, window: Duration) -> bool {
+        self.tick(key, window).0 == burst.max(1)
     }
 }
 
@@ -256,13 +271,15 @@ mod tests {
 
     #[test]
     fn a_burst_is_reported_once_per_window() {
-        let f = Failures::default();
+        let f = Windows::default();
         let w = Duration::from_secs(60);
-        let hits: Vec<bool> = (0..7).map(|_| f.count("1.2.3.4", 3, w)).collect();
+        let hits: Vec<bool> = (0..7).map(|_| f.burst("1.2.3.4", 3, w)).collect();
         assert_eq!(hits, [false, false, true, false, false, false, false]);
-        assert!(!f.count("5.6.7.8", 3, w));
-        // A window that ended starts over.
-        assert!(f.count("9.9.9.9", 1, Duration::ZERO));
-        assert!(f.count("9.9.9.9", 1, Duration::ZERO));
+        assert!(!f.burst("5.6.7.8", 3, w));
+        // A window that ended starts over, and says what it had counted.
+        assert!(f.burst("9.9.9.9", 1, Duration::ZERO));
+        assert_eq!(f.tick("9.9.9.9", Duration::ZERO), (1, Some(1)));
+        assert_eq!(f.tick("a", w), (1, None));
+        assert_eq!(f.tick("a", w), (2, None));
     }
 }

@@ -420,13 +420,15 @@ async fn reads_of_the_audit_trail_are_themselves_recorded(app: TestApp) {
 
 async fn refusals_and_token_changes_are_security_entries(app: TestApp) {
     let viewer = token(&app, "vic", "viewer").await;
-    // Forbidden: every attempt.
-    let res = as_(&app, &viewer, Method::POST, "/v1/entities/note")
-        .json(&json!({"data": {}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Forbidden: refused every time, recorded once per credential, route and window.
+    for _ in 0..3 {
+        let res = as_(&app, &viewer, Method::POST, "/v1/entities/note")
+            .json(&json!({"data": {}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
     // Failed authentications: one entry per burst (3 here) from one address.
     for _ in 0..4 {
         let res = app
