@@ -191,12 +191,17 @@ async fn postgres_store(
 /// A second server node on the same PostgreSQL schema as `app` (its own store, pool, writer
 /// and stream hub), as another process would be.
 pub async fn spawn_second_node(app: &TestApp, config: ServerConfig) -> TestApp {
+    spawn_second_node_configured(app, open(config)).await
+}
+
+/// [`spawn_second_node`] with exactly `config` (authentication as it says).
+pub async fn spawn_second_node_configured(app: &TestApp, config: ServerConfig) -> TestApp {
     let schema = Arc::new(Schema::parse(SCHEMA).expect("test schema parses"));
     let name = app.pg_schema.as_deref().expect("a PostgreSQL app");
     let (store, _) = postgres_store(schema.clone(), Some(name), None)
         .await
         .expect("the first node's database answers");
-    let mut node = serve(Arc::new(store), schema, open(config)).await;
+    let mut node = serve(Arc::new(store), schema, config).await;
     node.backend = Backend::Postgres;
     node.pg_schema = Some(name.to_owned());
     node

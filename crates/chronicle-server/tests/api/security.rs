@@ -40,10 +40,15 @@ secure_tests!(
     card_numbers_never_reach_the_database,
     a_stream_ends_once_its_token_is_revoked,
     an_expired_token_is_refused,
+    a_token_made_or_revoked_on_one_node_holds_on_every_node,
 );
 
 async fn secure_app(backend: Backend) -> Option<TestApp> {
-    let config = ServerConfig {
+    spawn_configured(backend, secure_config()).await
+}
+
+fn secure_config() -> ServerConfig {
+    ServerConfig {
         auth: AuthSettings {
             tokens: vec![ConfiguredToken::new("root", Role::Admin, ROOT)],
             failure_burst: 3,
@@ -51,8 +56,7 @@ async fn secure_app(backend: Backend) -> Option<TestApp> {
             ..AuthSettings::default()
         },
         ..ServerConfig::default()
-    };
-    spawn_configured(backend, config).await
+    }
 }
 
 fn as_(app: &TestApp, token: &str, method: Method, path: &str) -> RequestBuilder {
@@ -619,4 +623,25 @@ async fn an_expired_token_is_refused(app: TestApp) {
             .iter()
             .any(|t| t["id"] == "0ld")
     );
+}
+
+async fn a_token_made_or_revoked_on_one_node_holds_on_every_node(app: TestApp) {
+    if app.backend != Backend::Postgres {
+        return; // one process serves a SQLite ledger
+    }
+    let b = crate::helpers::spawn_second_node_configured(&app, secure_config()).await;
+    let viewer = token(&app, "vic", "viewer").await;
+    let on_b = |token: String| {
+        let req = as_(&b, &token, Method::GET, "/v1/audit/entries?limit=1");
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(on_b(viewer.clone()).await, StatusCode::OK);
+    let id = viewer.split('_').nth(1).unwrap();
+    let res = as_(&app, ROOT, Method::DELETE, &format!("/v1/tokens/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // No cache anywhere: the very next request on the other node is refused.
+    assert_eq!(on_b(viewer).await, StatusCode::UNAUTHORIZED);
 }
