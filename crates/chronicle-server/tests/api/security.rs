@@ -75,6 +75,16 @@ async fn token(app: &TestApp, name: &str, role: &str) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
+/// Revokes a token through the API, as the admin.
+async fn revoke(app: &TestApp, token: &str) -> Value {
+    let id = token.split('_').nth(1).unwrap();
+    let res = as_(app, ROOT, Method::DELETE, &format!("/v1/tokens/{id}"))
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await
+}
+
 /// Which roles each permission admits, written out here (not taken from the code) so that
 /// the test checks the code against the documented matrix.
 fn expected_roles(permission: &str) -> &'static [&'static str] {
@@ -125,17 +135,7 @@ async fn every_endpoint_answers_every_role_as_the_matrix_says(app: TestApp) {
         );
     }
     let revoked = token(&app, "gone", "admin").await;
-    let revoked_id = revoked.split('_').nth(1).unwrap().to_owned();
-    let res = as_(
-        &app,
-        ROOT,
-        Method::DELETE,
-        &format!("/v1/tokens/{revoked_id}"),
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    revoke(&app, &revoked).await;
 
     for (method, path) in endpoints {
         // A new endpoint without a rule fails here.
@@ -443,12 +443,7 @@ async fn refusals_and_token_changes_are_security_entries(app: TestApp) {
             .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
-    let id = viewer.split('_').nth(1).unwrap();
-    let res = as_(&app, ROOT, Method::DELETE, &format!("/v1/tokens/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(expect_json(res, StatusCode::OK).await["revoked"], true);
+    assert_eq!(revoke(&app, &viewer).await["revoked"], true);
     let res = as_(&app, &viewer, Method::GET, "/v1/audit/entries")
         .send()
         .await
@@ -568,12 +563,7 @@ async fn a_stream_ends_once_its_token_is_revoked(app: TestApp) {
     };
     write("n1").await;
     assert_eq!(stream.next_audit().await["entity_id"], "n1");
-    let id = viewer.split('_').nth(1).unwrap();
-    let res = as_(&app, ROOT, Method::DELETE, &format!("/v1/tokens/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    revoke(&app, &viewer).await;
     write("n2").await;
     // The next event finds the token revoked: the stream ends instead of delivering it.
     assert_eq!(stream.next().await, None);
@@ -636,12 +626,7 @@ async fn a_token_made_or_revoked_on_one_node_holds_on_every_node(app: TestApp) {
         async move { req.send().await.unwrap().status() }
     };
     assert_eq!(on_b(viewer.clone()).await, StatusCode::OK);
-    let id = viewer.split('_').nth(1).unwrap();
-    let res = as_(&app, ROOT, Method::DELETE, &format!("/v1/tokens/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    revoke(&app, &viewer).await;
     // No cache anywhere: the very next request on the other node is refused.
     assert_eq!(on_b(viewer).await, StatusCode::UNAUTHORIZED);
 }
