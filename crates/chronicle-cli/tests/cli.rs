@@ -700,6 +700,42 @@ fn bench_ingest_reports_json_against_the_store_directly() {
     assert_eq!(code, Some(0));
 }
 
+#[test]
+fn bench_ingest_sealed_keeps_the_sensitive_fields_out_of_the_database() {
+    let (t, data) = tempdir();
+    let o = run(
+        t.path(),
+        &[
+            "bench",
+            "ingest",
+            "--sealed",
+            "--no-http",
+            "--mode",
+            "single",
+            "--requests",
+            "20",
+            "--clients",
+            "2",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = json_of(&o);
+    assert_eq!(report["sealed"], true);
+    assert_eq!(report["results"][0]["entries"].as_u64(), Some(20));
+    let mut bytes = std::fs::read(data.join("chronicle.db")).unwrap();
+    bytes.extend(std::fs::read(data.join("chronicle.db-wal")).unwrap_or_default());
+    let has = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(has("QCSB"), "the check sees the items");
+    assert!(
+        !has("benchmark item"),
+        "the sensitive notes are stored in plaintext"
+    );
+    assert!(data.join("master.key").is_file());
+}
+
 #[tokio::test]
 async fn bench_ingest_against_a_running_server() {
     let (t, data) = tempdir();

@@ -15,7 +15,7 @@ pub mod stream;
 mod target;
 
 use crate::progress;
-use crate::store::{Location, is_postgres, open_store};
+use crate::store::{Location, is_postgres, load_sealer, open_sealed_store, open_store};
 use anyhow::{Context, Result, bail};
 use chronicle_core::schema::Schema;
 use chronicle_postgres::PgStore;
@@ -60,6 +60,11 @@ pub struct IngestArgs {
     /// Call the store directly instead of through an in-process HTTP server.
     #[arg(long, conflicts_with = "url")]
     pub no_http: bool,
+    /// Declare two of the item's fields sensitive (sealed at rest under the key of the
+    /// customer the item names; the master key in the data directory), to measure what
+    /// encryption at rest costs.
+    #[arg(long, conflicts_with = "url")]
+    pub sealed: bool,
     /// Which workload to run.
     #[arg(long, value_enum, default_value = "both")]
     pub mode: Mode,
@@ -129,11 +134,28 @@ struct Report {
     data_dir: Option<String>,
     /// The throwaway PostgreSQL schema of a `--database` run (dropped when the run ends).
     pg_schema: Option<String>,
+    /// Whether sensitive fields were sealed (`--sealed`).
+    sealed: bool,
     results: Vec<ModeResult>,
     /// Database growth for the entries written; unknown when a remote server does not
     /// publish its size in /metrics.
     database: Option<Database>,
 }
+
+/// The schema of a `--sealed` run: the item's notes and declared value are sensitive and
+/// belong to the customer it names.
+const SEALED_SCHEMA: &str = r#"
+[types.customer]
+[types.bench_item]
+subject = "customer_id"
+[types.bench_item.fields.customer_id]
+type = "string"
+references = "customer"
+[types.bench_item.fields.notes]
+sensitive = true
+[types.bench_item.fields.declared_value]
+sensitive = true
+"#;
 
 pub async fn ingest(args: IngestArgs) -> Result<()> {
     let Some(url) = &args.database else {
@@ -200,7 +222,13 @@ async fn run_ingest(args: &IngestArgs, pg_schema: Option<&str>) -> Result<()> {
                 pg_schema,
                 data_dir: &dir,
             };
-            let store = open_store(at, Arc::new(Schema::default())).await?.store;
+            let store = if args.sealed {
+                let schema = Schema::parse(SEALED_SCHEMA).context("the sealed bench schema")?;
+                let sealer = load_sealer(&dir)?;
+                open_sealed_store(at, Arc::new(schema), sealer).await?.store
+            } else {
+                open_store(at, Arc::new(Schema::default())).await?.store
+            };
             let target = if args.no_http {
                 Target::Store(store.clone())
             } else {
@@ -287,6 +315,7 @@ async fn run_ingest(args: &IngestArgs, pg_schema: Option<&str>) -> Result<()> {
             data_dir.map(|d| d.display().to_string())
         },
         pg_schema: pg_schema.map(str::to_owned),
+        sealed: args.sealed,
         results,
         database,
     };
