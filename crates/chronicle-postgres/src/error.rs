@@ -60,20 +60,6 @@ pub(crate) fn sqlstate_class(code: &str) -> Class {
     }
 }
 
-/// A copy of an error's classification and message (without its source), for every request
-/// of a group that failed as a whole: `StoreError` is not `Clone`.
-pub(crate) fn replicate(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable { message, .. } => StoreError::Unavailable {
-            message: message.clone(),
-            source: None,
-        },
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-        StoreError::Busy(m) => StoreError::Busy(m.clone()),
-        StoreError::Internal { message, .. } => StoreError::internal_msg(message.clone()),
-    }
-}
-
 /// Extension to attach a description of the operation to sqlx results.
 pub(crate) trait Context<T> {
     fn ctx(self, what: &str) -> Result<T, StoreError>;
@@ -130,7 +116,7 @@ mod tests {
     #[test]
     fn replicate_keeps_the_classification_and_message() {
         let e = map("write", sqlx::Error::PoolTimedOut);
-        let copy = replicate(&e);
+        let copy = e.replicate();
         assert_eq!(copy.to_string(), e.to_string());
         assert!(matches!(copy, StoreError::Unavailable { .. }));
     }

@@ -211,7 +211,7 @@ async fn run(
         if aborted.load(Ordering::Relaxed) {
             return None;
         }
-        let failure = || failed.as_ref().map(error::replicate);
+        let failure = || failed.as_ref().map(StoreError::replicate);
         match cmd {
             Cmd::Rows(rows) => {
                 if failed.is_none() {
@@ -229,7 +229,7 @@ async fn run(
                     None => prefetch(&mut conn, keys).await,
                 };
                 if let Err(e) = &result {
-                    failed.get_or_insert_with(|| error::replicate(e));
+                    failed.get_or_insert_with(|| e.replicate());
                 }
                 let _ = reply.send(result);
             }
@@ -239,7 +239,7 @@ async fn run(
                     None => load(&mut conn, &key).await,
                 };
                 if let Err(e) = &result {
-                    failed.get_or_insert_with(|| error::replicate(e));
+                    failed.get_or_insert_with(|| e.replicate());
                 }
                 let _ = reply.send(result);
             }
@@ -249,7 +249,7 @@ async fn run(
                     None => rows::subject_key(&mut conn, &subject).await,
                 };
                 if let Err(e) = &result {
-                    failed.get_or_insert_with(|| error::replicate(e));
+                    failed.get_or_insert_with(|| e.replicate());
                 }
                 let _ = reply.send(result);
             }

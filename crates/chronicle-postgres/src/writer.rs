@@ -13,7 +13,7 @@
 //! writer was idle) is replaced and the group tried once more; a COMMIT whose answer was lost
 //! is checked on a fresh connection before anyone is told it failed.
 
-use crate::error::{self, Context};
+use crate::error::Context;
 use crate::group::Group;
 use crate::partitions::{Month, Partitions};
 use crate::pipe::{self, FinishError};
@@ -186,7 +186,7 @@ impl Writer {
                 self.conn = None;
                 tracing::warn!(error = %e, requests = jobs.len(), "group commit failed");
                 for job in jobs {
-                    let _ = job.reply.send(Err(error::replicate(&e)));
+                    let _ = job.reply.send(Err(e.replicate()));
                 }
             }
         }

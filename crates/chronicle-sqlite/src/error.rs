@@ -32,20 +32,6 @@ pub(crate) fn map(what: &str, e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// A copy of an error's classification and message (without its source), for every request
-/// of a group that failed as a whole: `StoreError` is not `Clone`.
-pub(crate) fn replicate(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable { message, .. } => StoreError::Unavailable {
-            message: message.clone(),
-            source: None,
-        },
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-        StoreError::Busy(m) => StoreError::Busy(m.clone()),
-        StoreError::Internal { message, .. } => StoreError::internal_msg(message.clone()),
-    }
-}
-
 /// Extension to attach a description of the operation to rusqlite results.
 pub(crate) trait Context<T> {
     fn ctx(self, what: &str) -> Result<T, StoreError>;
@@ -97,7 +83,7 @@ mod tests {
     #[test]
     fn replicate_keeps_the_classification_and_message() {
         let e = map("write", failure(rusqlite::ffi::SQLITE_BUSY));
-        let copy = replicate(&e);
+        let copy = e.replicate();
         assert_eq!(copy.to_string(), e.to_string());
         assert!(matches!(copy, StoreError::Busy(_)));
     }

@@ -8,7 +8,7 @@
 //! the groups, not from parallel appenders: under load the queue fills while a group syncs,
 //! and the next group takes everything that arrived meanwhile.
 
-use crate::error::{Context, replicate};
+use crate::error::Context;
 use crate::rows;
 use chronicle_core::merkle::{Hash, Node};
 use chronicle_core::schema::Schema;
@@ -226,7 +226,7 @@ fn checkpoint_after_erasure(conn: &Connection) {
 /// The group's error for each of its requests: the first gets the error itself (with its
 /// source), the others a copy of its classification and message.
 fn fail_all(e: StoreError, count: usize) -> Vec<Result<WriteResponse, StoreError>> {
-    let copies: Vec<_> = (1..count).map(|_| Err(replicate(&e))).collect();
+    let copies: Vec<_> = (1..count).map(|_| Err(e.replicate())).collect();
     std::iter::once(Err(e)).chain(copies).take(count).collect()
 }
 

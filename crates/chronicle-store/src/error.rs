@@ -56,4 +56,18 @@ impl StoreError {
             source: None,
         }
     }
+
+    /// A copy of the classification and message (without the source), for every request of
+    /// a group commit that failed as a whole: the error itself is not `Clone`.
+    pub fn replicate(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable { message, .. } => StoreError::Unavailable {
+                message: message.clone(),
+                source: None,
+            },
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            StoreError::Busy(m) => StoreError::Busy(m.clone()),
+            StoreError::Internal { message, .. } => StoreError::internal_msg(message.clone()),
+        }
+    }
 }
