@@ -148,6 +148,18 @@ pub struct Principal {
     pub role: Role,
 }
 
+impl Principal {
+    /// The actor entries record for this credential.
+    pub fn actor(&self) -> chronicle_core::entry::Actor {
+        chronicle_core::entry::Actor {
+            id: Some(self.name.clone()),
+            email: self.email.clone(),
+            role: Some(self.role.as_str().to_owned()),
+            via: None,
+        }
+    }
+}
+
 impl Caller {
     /// The role, when a token established one.
     pub fn role(&self) -> Option<Role> {

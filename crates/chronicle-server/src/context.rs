@@ -47,12 +47,7 @@ pub fn apply_caller(ctx: &mut RequestContext, caller: &Caller) {
         Caller::Open => {}
         Caller::Anonymous => ctx.actor = Actor::default(),
         Caller::Token(p) => {
-            let own = Actor {
-                id: Some(p.name.clone()),
-                email: p.email.clone(),
-                role: Some(p.role.as_str().to_owned()),
-                via: None,
-            };
+            let own = p.actor();
             if p.role == Role::Service {
                 let via = match &p.token_id {
                     Some(id) => format!("{} (token {id})", p.name),

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chronicle_core::RequestContext;
-use chronicle_core::entry::{Actor, Severity};
+use chronicle_core::entry::Severity;
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -158,12 +158,7 @@ async fn forbid(
     method: &str,
     path: &str,
 ) -> Response {
-    ctx.actor = Actor {
-        id: Some(principal.name.clone()),
-        email: principal.email.clone(),
-        role: Some(principal.role.as_str().to_owned()),
-        via: None,
-    };
+    ctx.actor = principal.actor();
     let detail = format!("role {} may not {method} {path}", principal.role);
     // One entry per credential, route and window: a client repeating a forbidden request must
     // not be able to grow the ledger at will. The next entry says how many were not recorded.

@@ -329,10 +329,9 @@ pub async fn security(
         tags: Some(tags.iter().map(|t| (*t).to_owned()).collect()),
         ..EventInput::default()
     };
-    match write(state, ctx.clone(), WriteKind::Event(event)).await? {
-        WriteResponse::Event(_) => Ok(()),
-        _ => Err(unexpected("security event")),
-    }
+    crate::routes::write_event(state, ctx.clone(), event)
+        .await
+        .map(drop)
 }
 
 /// The first-start admin token: made when no token exists and none is configured, printed

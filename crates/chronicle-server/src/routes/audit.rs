@@ -1,6 +1,6 @@
 //! The audit log: recording external events, searching entries, one entry, and counts.
 
-use super::{mask_entries, record_access, unexpected, write};
+use super::{mask_entries, record_access, write_event};
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::context::Ctx;
@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use chronicle_core::schema::FieldError;
 use chronicle_core::write::EventInput;
 use chronicle_core::{Entry, limits};
-use chronicle_store::{EntryQuery, GroupBy, Order, WriteKind, WriteResponse};
+use chronicle_store::{EntryQuery, GroupBy, Order};
 use uuid::Uuid;
 
 /// Most tags on one event.
@@ -58,13 +58,9 @@ pub async fn record_event(
         ));
     }
     let event = check_event(&state, body)?;
-    match write(&state, ctx, WriteKind::Event(event)).await? {
-        WriteResponse::Event(mut entry) => {
-            mask_entries(&state, &caller, [&mut entry]);
-            Ok((StatusCode::CREATED, axum::Json(entry)).into_response())
-        }
-        _ => Err(unexpected("event write")),
-    }
+    let mut entry = write_event(&state, ctx, event).await?;
+    mask_entries(&state, &caller, [&mut entry]);
+    Ok((StatusCode::CREATED, axum::Json(entry)).into_response())
 }
 
 fn check_event(state: &AppState, body: EventRequest) -> ApiResult<EventInput> {

@@ -91,6 +91,18 @@ pub(crate) async fn write(
     Ok(response)
 }
 
+/// Records an event (an entry that changes no entity) through [`write`].
+pub(crate) async fn write_event(
+    state: &AppState,
+    context: RequestContext,
+    event: EventInput,
+) -> ApiResult<Entry> {
+    match write(state, context, WriteKind::Event(event)).await? {
+        WriteResponse::Event(entry) => Ok(entry),
+        _ => Err(unexpected("event write")),
+    }
+}
+
 /// Applies the redaction rules to everything a request would store: its values and its
 /// free text. Runs in [`write`], the one door to the store, so no path skips it.
 fn redact(
@@ -217,10 +229,7 @@ pub(crate) async fn audit_read(
         metadata: Some(metadata),
         ..EventInput::default()
     };
-    match write(state, context, WriteKind::Event(event)).await? {
-        WriteResponse::Event(_) => Ok(()),
-        _ => Err(unexpected("read event")),
-    }
+    write_event(state, context, event).await.map(drop)
 }
 
 /// Masks what a caller without unmask rights must not see: the sensitive fields of an entity.
@@ -270,8 +279,5 @@ pub(crate) async fn record_access(
         })),
         ..EventInput::default()
     };
-    match write(state, context, WriteKind::Event(event)).await? {
-        WriteResponse::Event(_) => Ok(()),
-        _ => Err(unexpected("access event")),
-    }
+    write_event(state, context, event).await.map(drop)
 }
