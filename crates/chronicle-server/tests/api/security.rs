@@ -40,7 +40,6 @@ secure_tests!(
     card_numbers_never_reach_the_database,
     a_stream_ends_once_its_token_is_revoked,
     an_expired_token_is_refused,
-    a_token_made_or_revoked_on_one_node_holds_on_every_node,
 );
 
 async fn secure_app(backend: Backend) -> Option<TestApp> {
@@ -615,10 +614,12 @@ async fn an_expired_token_is_refused(app: TestApp) {
     );
 }
 
-async fn a_token_made_or_revoked_on_one_node_holds_on_every_node(app: TestApp) {
-    if app.backend != Backend::Postgres {
-        return; // one process serves a SQLite ledger
-    }
+/// Several nodes share one ledger only on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_token_made_or_revoked_on_one_node_holds_on_every_node() {
+    let Some(app) = secure_app(Backend::Postgres).await else {
+        return;
+    };
     let b = crate::helpers::spawn_second_node_configured(&app, secure_config()).await;
     let viewer = token(&app, "vic", "viewer").await;
     let on_b = |token: String| {
