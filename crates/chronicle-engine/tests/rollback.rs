@@ -800,3 +800,51 @@ async fn pause_and_stop_take_effect_while_the_runner_is_working() {
     assert!(end.progress.done < 95);
     assert_verifies(f.store.as_ref()).await;
 }
+
+/// A snapshot holding a subject's value in plaintext (one taken before its field was declared
+/// sensitive, say) must not bring it back once the subject is erased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_subjects_plaintext_in_a_snapshot_is_forgotten() {
+    use chronicle_store::seal::{ERASED, MasterKey, Sealer};
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Arc::new(
+        Schema::parse("[types.customer.fields.email]\ntype = \"string\"\nsensitive = true\n")
+            .unwrap(),
+    );
+    let mut config = SqliteConfig::new(dir.path().join("chronicle.db"), schema.clone());
+    config.sealer = Some(Arc::new(Sealer::new(MasterKey::generate().unwrap())));
+    let store = SqliteStore::open(config).await.unwrap();
+    for id in ["c1", "c2"] {
+        let op = EntityOp::Create {
+            entity_type: "customer".into(),
+            id: Some(id.into()),
+            data: json!({"email": format!("{id}@example.com")}),
+        };
+        write(&store, WriteKind::Single(op)).await;
+    }
+    let erased = write(
+        &store,
+        WriteKind::Erase {
+            subject: "customer:c1".into(),
+        },
+    )
+    .await;
+    assert!(matches!(erased, WriteResponse::Erase(Erasure::Erased(_))));
+    let state = |id: &str| EntityState {
+        entity_type: "customer".into(),
+        id: id.into(),
+        version: 1,
+        data: json!({"email": format!("{id}@example.com"), "name": id}),
+        deleted: false,
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+        updated_at: time::OffsetDateTime::UNIX_EPOCH,
+        last_seq: 1,
+    };
+    let mut states = [state("c1"), state("c2"), state("c3")];
+    snapshot::forget_erased(&store, &schema, &mut states)
+        .await
+        .unwrap();
+    assert_eq!(states[0].data, json!({"email": ERASED, "name": "c1"}));
+    assert_eq!(states[1].data["email"], "c2@example.com", "not erased");
+    assert_eq!(states[2].data["email"], "c3@example.com", "never sealed");
+}
