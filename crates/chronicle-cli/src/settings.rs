@@ -593,10 +593,16 @@ mod tests {
             "id [redacted:nino], 4111111111111111"
         );
 
-        let short = vars(&[("CHRONICLE_AUTH__ADMIN_TOKEN", "short")]);
-        let (mut s, _) = Settings::resolve(None, &short, None, Layer::default()).unwrap();
-        s.data_dir = dir.path().to_path_buf();
-        assert!(crate::serve::server_config(&s).is_err());
+        for bad in [
+            ("CHRONICLE_AUTH__ADMIN_TOKEN", "short"),
+            ("CHRONICLE_AUTH__UNMASK_ROLES", "admin,root"),
+        ] {
+            let (mut s, _) =
+                Settings::resolve(None, &vars(&[bad]), None, Layer::default()).unwrap();
+            s.data_dir = dir.path().to_path_buf();
+            let err = crate::serve::server_config(&s).unwrap_err();
+            assert!(format!("{err:#}").contains("[auth]"), "{err:#}");
+        }
     }
 
     #[test]

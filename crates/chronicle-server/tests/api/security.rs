@@ -40,6 +40,7 @@ secure_tests!(
     card_numbers_never_reach_the_database,
     a_stream_ends_once_its_token_is_revoked,
     an_expired_token_is_refused,
+    bad_token_requests_are_refused_by_field,
 );
 
 async fn secure_app(backend: Backend) -> Option<TestApp> {
@@ -630,4 +631,25 @@ async fn postgres_a_token_made_or_revoked_on_one_node_holds_on_every_node() {
     revoke(&app, &viewer).await;
     // No cache anywhere: the very next request on the other node is refused.
     assert_eq!(on_b(viewer).await, StatusCode::UNAUTHORIZED);
+}
+
+async fn bad_token_requests_are_refused_by_field(app: TestApp) {
+    let before = app.store.head().await.unwrap().tree_size;
+    let res = as_(&app, ROOT, Method::POST, "/v1/tokens")
+        .json(&json!({"name": "x".repeat(300), "role": "root", "expires_in_days": 0}))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(res, StatusCode::BAD_REQUEST, "invalid-input").await;
+    assert_eq!(
+        crate::helpers::pointers(&problem),
+        ["/name", "/role", "/expires_in_days"]
+    );
+    let res = as_(&app, ROOT, Method::DELETE, "/v1/tokens/nosuchtoken")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, StatusCode::NOT_FOUND, "not-found").await;
+    // Refused requests wrote nothing.
+    assert_eq!(app.store.head().await.unwrap().tree_size, before);
 }
