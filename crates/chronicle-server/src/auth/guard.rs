@@ -59,17 +59,17 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         req.extensions_mut().insert(Caller::Anonymous);
         return next.run(req).await;
     }
-    let ctx = anonymous_context(&state, &req);
     let principal = match bearer(req.headers()) {
         Ok(token) => tokens::authenticate(&state, settings, token).await,
         Err(refusal) => Err(refusal),
     };
     let principal = match principal {
         Ok(p) => p,
-        Err(refusal) => return refuse(&state, ctx, refusal).await,
+        Err(refusal) => return refuse(&state, anonymous_context(&state, &req), refusal).await,
     };
     if !principal.role.allows(permission) {
         let method = req.method().to_string();
+        let ctx = anonymous_context(&state, &req);
         return forbid(&state, ctx, &principal, &method, &path).await;
     }
     req.extensions_mut().insert(Caller::Token(principal));
@@ -98,7 +98,8 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
     Ok(token)
 }
 
-/// Who is asking before anyone is known: the address and user agent.
+/// Who is asking before anyone is known: the address and user agent (built only for the
+/// entry that records a refusal).
 fn anonymous_context(state: &AppState, req: &Request) -> RequestContext {
     let peer = req
         .extensions()
