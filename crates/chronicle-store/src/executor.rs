@@ -12,7 +12,7 @@
 
 use crate::error::StoreError;
 use crate::model::{Erasure, OpOutcome, SubjectKey, WriteKind, WriteRequest, WriteResponse};
-use crate::seal::{self, DataKey, ERASED, Sealer, Side};
+use crate::seal::{self, DataKey, Sealer, Side};
 use chronicle_core::canonical;
 use chronicle_core::entry::{Operation, RequestContext, Severity};
 use chronicle_core::merkle::{Frontier, Hash, Node};
@@ -413,11 +413,8 @@ impl<T: LedgerTxn> Writer<'_, T> {
                 // Written before encryption was on: plaintext, sealed at the next write.
                 continue;
             };
-            let opened = match self.key_to_open(&subject).await? {
-                Some(key) => sealer.open(&key, &field, value).ok(),
-                None => None,
-            };
-            let opened = opened.unwrap_or_else(|| Value::String(ERASED.to_owned()));
+            let key = self.key_to_open(&subject).await?;
+            let opened = sealer.open_or_erased(key.as_ref(), &field, value);
             let envelope = std::mem::replace(value, opened.clone());
             originals.insert(field, (opened, envelope));
         }
@@ -515,7 +512,7 @@ impl<T: LedgerTxn> Writer<'_, T> {
     }
 }
 
-fn seal_failure(e: seal::SealError) -> StoreError {
+pub(crate) fn seal_failure(e: seal::SealError) -> StoreError {
     StoreError::internal("sealing a sensitive value", e)
 }
 

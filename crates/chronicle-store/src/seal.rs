@@ -253,6 +253,13 @@ impl Sealer {
         Ok(Value::Object(env))
     }
 
+    /// What a sealed value reads as: the value, or [`ERASED`] when its subject has no key
+    /// (erased) or the envelope does not open.
+    pub fn open_or_erased(&self, key: Option<&DataKey>, field: &str, envelope: &Value) -> Value {
+        key.and_then(|k| self.open(k, field, envelope).ok())
+            .unwrap_or_else(|| Value::String(ERASED.to_owned()))
+    }
+
     /// The value inside an envelope sealed at top-level field `field`.
     pub fn open(&self, key: &DataKey, field: &str, envelope: &Value) -> Result<Value, SealError> {
         let (subject, data) = envelope_parts(envelope).ok_or(SealError::Open)?;

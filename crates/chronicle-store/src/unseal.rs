@@ -76,11 +76,8 @@ impl Unsealing {
             // Plaintext, written before encryption was on.
             return Ok(());
         };
-        let opened = match keys.get(&*self.inner, &self.sealer, &subject).await? {
-            Some(key) => self.sealer.open(&key, field, value).ok(),
-            None => None,
-        };
-        *value = opened.unwrap_or_else(|| Value::String(ERASED.to_owned()));
+        let key = keys.get(&*self.inner, &self.sealer, &subject).await?;
+        *value = self.sealer.open_or_erased(key.as_ref(), field, value);
         Ok(())
     }
 
@@ -148,7 +145,7 @@ impl Store for Unsealing {
                         *value = self
                             .sealer
                             .seal(key, &subject, &field, value)
-                            .map_err(|e| StoreError::internal_msg(format!("sealing: {e}")))?;
+                            .map_err(crate::executor::seal_failure)?;
                     }
                     None if erased => *value = Value::String(ERASED.to_owned()),
                     None => {}
