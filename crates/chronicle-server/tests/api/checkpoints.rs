@@ -90,15 +90,7 @@ async fn checkpoints_are_kept_at_the_configured_cadence(app: TestApp) {
         every_secs: 0,
         ..CheckpointSettings::default()
     };
-    let app = spawn_app_with(
-        app.backend,
-        ServerConfig {
-            checkpoints: settings,
-            ..ServerConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let app = with_checkpoints(&app, settings).await;
     // Two rounds of writes, each waited out: the cadence runs in the background, so poll
     // as a client would.
     let mut kept: Vec<Value> = Vec::new();
@@ -188,15 +180,7 @@ async fn witness_cosignatures_are_accepted_only_from_configured_keys(app: TestAp
         witnesses: vec![witness.cosigner_key()],
         ..CheckpointSettings::default()
     };
-    let app = spawn_app_with(
-        app.backend,
-        ServerConfig {
-            checkpoints: settings,
-            ..ServerConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let app = with_checkpoints(&app, settings).await;
     app.create("note", "a", json!({})).await;
     let mut kept = Value::Null;
     for _ in 0..200 {
@@ -257,15 +241,7 @@ async fn a_process_only_key_keeps_no_checkpoints(app: TestApp) {
         every_secs: 0,
         ..CheckpointSettings::default()
     };
-    let app = spawn_app_with(
-        app.backend,
-        ServerConfig {
-            checkpoints: settings,
-            ..ServerConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let app = with_checkpoints(&app, settings).await;
     for i in 0..3 {
         app.create("note", &format!("n{i}"), json!({})).await;
     }
@@ -279,4 +255,15 @@ async fn a_process_only_key_keeps_no_checkpoints(app: TestApp) {
             .unwrap()
             .contains("\n\n\u{2014} ")
     );
+}
+
+/// A fresh app on `app`'s backend with these checkpoint settings.
+async fn with_checkpoints(app: &TestApp, settings: CheckpointSettings) -> TestApp {
+    let config = ServerConfig {
+        checkpoints: settings,
+        ..ServerConfig::default()
+    };
+    spawn_app_with(app.backend, config)
+        .await
+        .expect("the backend answered a moment ago")
 }
