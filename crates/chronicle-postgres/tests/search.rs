@@ -30,6 +30,17 @@ fn replace(id: &str, data: Value) -> WriteKind {
     })
 }
 
+/// The seqs a search finds.
+async fn seqs(store: &dyn Store, query: EntryQuery) -> Vec<u64> {
+    store
+        .search(&query)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect()
+}
+
 fn all() -> EntryQuery {
     EntryQuery {
         limit: 10_000,
@@ -104,16 +115,14 @@ async fn the_field_filter_follows_touches_field_on_awkward_shapes() {
             .filter(|e| e.touches_field(p))
             .map(|e| e.seq)
             .collect();
-        let got: Vec<u64> = s
-            .search(&EntryQuery {
+        let got = seqs(
+            s,
+            EntryQuery {
                 field: Some(p.into()),
                 ..all()
-            })
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| e.seq)
-            .collect();
+            },
+        )
+        .await;
         assert_eq!(got, want, "field {p:?}");
         println!("{p:?}: {got:?}");
         matched += usize::from(!want.is_empty());
@@ -172,16 +181,14 @@ async fn text_search_folds_case_as_rust_does_in_every_script() {
             })
             .map(|e| e.seq)
             .collect();
-        let got: Vec<u64> = store
-            .search(&EntryQuery {
+        let got = seqs(
+            &store,
+            EntryQuery {
                 q: Some(needle.into()),
                 ..all()
-            })
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| e.seq)
-            .collect();
+            },
+        )
+        .await;
         assert_eq!(got, want, "q {needle:?}");
     }
 }
