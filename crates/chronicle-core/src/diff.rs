@@ -75,9 +75,12 @@ fn walk(path: String, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<Ch
                 );
             }
         }
-        // A created or deleted object is listed field by field, so that field history and
-        // field filters see each field of a new entity.
-        (None, Some(Value::Object(b))) if !b.is_empty() => {
+        // A created entity is listed field by field, so that field history and field filters
+        // see each field of a new entity. Only at the top, as for a deleted one below: a
+        // nested object that appears is one change, so that undoing it removes the object
+        // instead of leaving it empty (field filters still see its fields, see
+        // `Entry::touches_field`).
+        (None, Some(Value::Object(b))) if path.is_empty() && !b.is_empty() => {
             let mut keys: Vec<&String> = b.keys().collect();
             keys.sort();
             for k in keys {
@@ -128,10 +131,17 @@ fn set(slot: &mut Option<Value>, tokens: &[String], value: Option<Value>) {
     let Some(Value::Object(map)) = slot else {
         unreachable!("made an object above")
     };
-    let mut child = map.remove(first);
+    // The child is changed where it stands (a removal shifts, never swaps, what follows), so
+    // that applying changes never reorders the keys they do not touch.
+    let mut child = map.get_mut(first).map(Value::take);
     set(&mut child, rest, value);
-    if let Some(child) = child {
-        map.insert(first.clone(), child);
+    match child {
+        Some(child) => {
+            map.insert(first.clone(), child);
+        }
+        None => {
+            map.shift_remove(first);
+        }
     }
 }
 
@@ -215,10 +225,10 @@ mod tests {
         let created = diff(None, Some(&v));
         assert_eq!(
             created.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
-            ["/a", "/b/c"]
+            ["/a", "/b"]
         );
-        assert!(created.iter().all(|c| c.kind() == ChangeKind::Create));
         assert_eq!(apply(None, &created), Some(v.clone()));
+        assert!(created.iter().all(|c| c.kind() == ChangeKind::Create));
         let deleted = diff(Some(&v), None);
         assert!(deleted.iter().all(|c| c.kind() == ChangeKind::Delete));
         assert_eq!(

@@ -26,6 +26,15 @@ pub struct EntityState {
     pub last_seq: u64,
 }
 
+/// Puts entity data in the one key order Chronicle keeps it in: every object's keys sorted
+/// (by code point), at every depth. Stored, current, as-of, versioned and rolled-back data all
+/// come back in this order, whatever order the client sent and whatever order a backend keeps
+/// (PostgreSQL's `jsonb` keeps its own), so that the same data always reads the same.
+pub fn in_key_order(mut data: Value) -> Value {
+    data.sort_all_objects();
+    data
+}
+
 /// Applies an RFC 7396 merge patch to `target` in place.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch_map) = patch else {
@@ -49,6 +58,16 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn data_is_kept_with_its_keys_sorted_at_every_depth() {
+        let data: Value =
+            serde_json::from_str(r#"{"z":1,"a":{"y":[{"q":1,"b":2}],"c":3}}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&in_key_order(data)).unwrap(),
+            r#"{"a":{"c":3,"y":[{"b":2,"q":1}]},"z":1}"#
+        );
+    }
 
     /// The examples of RFC 7396 Appendix A.
     #[test]

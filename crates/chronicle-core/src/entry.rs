@@ -214,7 +214,12 @@ pub enum ChangeKind {
 
 /// One field's change. `path` is a JSON Pointer into the entity's data; `old` is null when the
 /// field did not exist (`change = create`) and `new` is null when it no longer does (`delete`).
+///
+/// In the serialized form an absent value and a JSON `null` value are both `null`; `change`
+/// tells them apart, and reading a change back follows it (see [`StoredFieldChange`]), so that
+/// a field set to `null` stays a field holding `null` through the ledger, replay and rollback.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(from = "StoredFieldChange")]
 pub struct FieldChange {
     pub path: String,
     pub field_type: String,
@@ -222,6 +227,36 @@ pub struct FieldChange {
     pub new: Option<Value>,
     pub change: ChangeKind,
     pub impact: Impact,
+}
+
+/// A [`FieldChange`] as stored, before `change` says which of its `null`s mean "absent".
+/// Only `create` has no old value and only `delete` has no new value: any other `null` is
+/// the JSON value `null` itself.
+#[derive(Deserialize)]
+struct StoredFieldChange {
+    path: String,
+    field_type: String,
+    old: Option<Value>,
+    new: Option<Value>,
+    change: ChangeKind,
+    impact: Impact,
+}
+
+impl From<StoredFieldChange> for FieldChange {
+    fn from(s: StoredFieldChange) -> FieldChange {
+        let present = |v: Option<Value>, absent: bool| match absent {
+            true => None,
+            false => Some(v.unwrap_or(Value::Null)),
+        };
+        FieldChange {
+            old: present(s.old, s.change == ChangeKind::Create),
+            new: present(s.new, s.change == ChangeKind::Delete),
+            path: s.path,
+            field_type: s.field_type,
+            change: s.change,
+            impact: s.impact,
+        }
+    }
 }
 
 /// A change to a field that the schema declares as a reference to another entity.
@@ -330,6 +365,25 @@ mod tests {
             impact: Impact::Low,
         });
         e
+    }
+
+    #[test]
+    fn a_null_value_and_an_absent_value_survive_serialization_apart() {
+        let cases = [
+            (None, Some(Value::Null)),
+            (Some(Value::Null), None),
+            (Some(Value::Null), Some(json!(1))),
+            (Some(json!(1)), Some(Value::Null)),
+            (None, Some(json!({"n": null}))),
+            (Some(json!(1)), None),
+        ];
+        for (old, new) in cases {
+            let e = with_change("/c/n", old.clone(), new.clone());
+            let text = serde_json::to_string(&e).unwrap();
+            let back: Entry = serde_json::from_str(&text).unwrap();
+            let c = &back.change_set.field_changes[0];
+            assert_eq!((&c.old, &c.new), (&old, &new), "through {text}");
+        }
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub fn step(state: Option<EntityState>, entry: &Entry) -> Option<EntityState> {
         // Other operations (reads, events) do not change the entity.
         _ => return Some(next),
     }
+    next.data = crate::entity::in_key_order(next.data);
     next.version = version;
     next.updated_at = entry.timestamp;
     next.last_seq = entry.seq;
@@ -58,6 +59,90 @@ pub fn step(state: Option<EntityState>, entry: &Entry) -> Option<EntityState> {
 /// The entity after all of `entries` (its own, oldest first).
 pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Option<EntityState> {
     entries.into_iter().fold(None, step)
+}
+
+/// The entity's live data after `entries` (its own, oldest first): `None` when it does not
+/// exist or is deleted.
+pub fn live_data<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Option<Value> {
+    replay(entries).filter(|s| !s.deleted).map(|s| s.data)
+}
+
+/// What an entity's history says it must be after a rollback undid some of its entries,
+/// worked out from replay alone (never from the plan's computed states), so that a rollback
+/// can be checked independently of the planner that produced it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expected {
+    /// The whole state: live data, or `None` for deleted or absent.
+    State(Option<Value>),
+    /// The entity is live and each of these fields holds this value (`None`: absent); other
+    /// fields are not the rollback's business.
+    Fields(Vec<(String, Option<Value>)>),
+}
+
+/// The expectation after undoing the entries `undone` of one entity's history (`entries`,
+/// oldest first), restricted to the changed fields `undoes` accepts. When the first undone
+/// entry made or unmade the entity, the entity is as it was right before it. Otherwise each
+/// undone field holds what it held right before the earliest undone entry that changed it.
+pub fn expected_after_undo(
+    entries: &[Entry],
+    undone: &std::collections::BTreeSet<uuid::Uuid>,
+    undoes: impl Fn(&Entry, &str) -> bool,
+) -> Option<Expected> {
+    let first = entries.iter().position(|e| undone.contains(&e.id))?;
+    if entries[first].operation != Operation::Update {
+        return Some(Expected::State(live_data(&entries[..first])));
+    }
+    let mut fields: Vec<(String, Option<Value>)> = Vec::new();
+    for (i, e) in entries.iter().enumerate().skip(first) {
+        if !undone.contains(&e.id) || e.operation != Operation::Update {
+            continue;
+        }
+        let before = live_data(&entries[..i]);
+        for c in &e.change_set.field_changes {
+            // A field inside (or around) one already expected was settled by that earlier
+            // entry.
+            let settled = fields
+                .iter()
+                .any(|(p, _)| crate::rollback::overlaps(p, &c.path));
+            if undoes(e, &c.path) && !settled {
+                let value = before.as_ref().and_then(|b| b.pointer(&c.path)).cloned();
+                fields.push((c.path.clone(), value));
+            }
+        }
+    }
+    Some(Expected::Fields(fields))
+}
+
+/// Why `actual` (live data, `None` when deleted or absent) is not what `expected` says, if it
+/// is not.
+pub fn mismatch(expected: &Expected, actual: Option<&Value>) -> Option<String> {
+    match (expected, actual) {
+        (Expected::State(want), got) if want.as_ref() != got => Some(format!(
+            "expected {}, found {}",
+            describe(want.as_ref()),
+            describe(got)
+        )),
+        (Expected::State(_), _) => None,
+        (Expected::Fields(_), None) => Some("expected a live entity, found none".into()),
+        (Expected::Fields(fields), Some(data)) => {
+            let wrong: Vec<String> = fields
+                .iter()
+                .filter(|(p, v)| data.pointer(p) != v.as_ref())
+                .map(|(p, v)| {
+                    format!(
+                        "{p}: expected {}, found {}",
+                        describe(v.as_ref()),
+                        describe(data.pointer(p))
+                    )
+                })
+                .collect();
+            (!wrong.is_empty()).then(|| wrong.join("; "))
+        }
+    }
+}
+
+fn describe(v: Option<&Value>) -> String {
+    v.map_or_else(|| "nothing".to_owned(), Value::to_string)
 }
 
 #[cfg(test)]

@@ -292,6 +292,7 @@ pub fn plan(
         }
     };
 
+    let new_data = crate::entity::in_key_order(new_data);
     if !deleted {
         schema.validate(ty, &new_data).map_err(OpError::Invalid)?;
     }

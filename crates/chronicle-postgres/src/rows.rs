@@ -102,7 +102,8 @@ pub(crate) fn entity_of(row: &PgRow) -> Result<EntityState, StoreError> {
     let last_seq: i64 = row.try_get(7).ctx(&what)?;
     Ok(EntityState {
         version: uint(version, &format!("{what}: version"))?,
-        data,
+        // `jsonb` keeps keys in an order of its own: give them back in Chronicle's.
+        data: chronicle_core::entity::in_key_order(data),
         deleted,
         created_at: timefmt::truncate(created_at),
         updated_at: timefmt::truncate(updated_at),

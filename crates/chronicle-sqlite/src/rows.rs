@@ -112,6 +112,7 @@ impl EntityRow {
         Ok(EntityState {
             version: uint(self.version, &format!("{what}: version"))?,
             data: serde_json::from_str(&self.data)
+                .map(chronicle_core::entity::in_key_order)
                 .map_err(|e| StoreError::Corrupt(format!("{what}: data: {e}")))?,
             deleted: self.deleted,
             created_at: time(&self.created_at, &format!("{what}: created_at"))?,
