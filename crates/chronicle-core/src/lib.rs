@@ -28,6 +28,8 @@ pub mod redact;
 pub mod replay;
 pub mod rollback;
 pub mod schema;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod timefmt;
 pub mod write;
 

@@ -8,6 +8,7 @@
 //! - [`record`]: the rollback record and its statuses.
 //! - [`policy`]: when a rollback needs approval, and how many.
 //! - [`rollbacks`]: the [`Engine`]'s rollback operations and the stage runner.
+//! - [`verify`]: checking a completed rollback against what replaying the ledger says.
 //! - [`snapshot`]: capture and load of compressed, checksummed snapshots.
 //! - [`bundle`]: proof bundles for offline checking.
 //! - [`checkpoints`]: signed C2SP checkpoints, their keys, history and witness cosignatures.
@@ -28,6 +29,7 @@ pub mod record;
 pub mod rollbacks;
 pub mod snapshot;
 pub mod target;
+pub mod verify;
 
 pub use error::EngineError;
 pub use policy::ApprovalPolicy;

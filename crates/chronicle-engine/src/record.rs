@@ -94,6 +94,10 @@ pub struct RollbackResult {
     /// Entries written for entity changes (the record's own updates are not counted).
     pub entities_changed: usize,
     pub error: Option<String>,
+    /// When a stage failed because the schema refused a state: each refusal, as a refused
+    /// write reports it.
+    #[serde(default)]
+    pub errors: Vec<chronicle_core::schema::FieldError>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -6,7 +6,7 @@ use crate::policy::ApprovalPolicy;
 use crate::record::*;
 use crate::target::resolve;
 use crate::{CONTROL_TYPE, PLAN_TYPE, ROLLBACK_TYPE};
-use chronicle_core::rollback::{Action, Plan};
+use chronicle_core::rollback::Plan;
 use chronicle_core::schema::Schema;
 use chronicle_core::write::{EntityOp, OpError};
 use chronicle_core::{RequestContext, timefmt};
@@ -298,10 +298,9 @@ impl Engine {
     ) -> Result<RollbackRecord, EngineError> {
         // A running stage runner rewrites the record after every stage and would win every
         // race for it: ask it to stop first, through a record of its own it reads between
-        // stages, then change the status (the runner may already have done so).
-        self.get_bare(id).await?;
-        self.set_control(id, ctx, Some("pause")).await?;
-        self.transition(id, ctx, |r| match r.status {
+        // stages, then change the status (the runner may already have done so). A request the
+        // status refuses is refused before anything is written.
+        let pausable = |r: &mut RollbackRecord| match r.status {
             Status::Running | Status::Paused => {
                 r.status = Status::Paused;
                 Ok(())
@@ -309,8 +308,10 @@ impl Engine {
             s => Err(EngineError::WrongState(format!(
                 "only a running rollback can be paused; it is {s:?}"
             ))),
-        })
-        .await
+        };
+        pausable(&mut self.get_bare(id).await?)?;
+        self.set_control(id, ctx, Some("pause")).await?;
+        self.transition(id, ctx, pausable).await
     }
 
     pub async fn resume(
@@ -318,19 +319,19 @@ impl Engine {
         id: Uuid,
         ctx: &RequestContext,
     ) -> Result<RollbackRecord, EngineError> {
-        self.get_bare(id).await?;
+        let resumable = |r: &mut RollbackRecord| match r.status {
+            Status::Paused => {
+                r.status = Status::Running;
+                Ok(())
+            }
+            s => Err(EngineError::WrongState(format!(
+                "only a paused rollback can be resumed; it is {s:?}"
+            ))),
+        };
+        // Refused before anything is written, as pause is.
+        resumable(&mut self.get_bare(id).await?)?;
         self.set_control(id, ctx, None).await?;
-        let record = self
-            .transition(id, ctx, |r| match r.status {
-                Status::Paused => {
-                    r.status = Status::Running;
-                    Ok(())
-                }
-                s => Err(EngineError::WrongState(format!(
-                    "only a paused rollback can be resumed; it is {s:?}"
-                ))),
-            })
-            .await?;
+        let record = self.transition(id, ctx, resumable).await?;
         self.spawn(id);
         Ok(record)
     }
@@ -445,8 +446,7 @@ impl Engine {
             let mut record = self.get_bare(id).await?;
             record.plan = Plan::default();
             if record.status == Status::Completed && record.verification.is_none() {
-                record.plan = plan;
-                return self.verify(record).await;
+                return self.verify(record, &plan).await;
             }
             if record.status != Status::Running {
                 record.plan = plan;
@@ -481,6 +481,7 @@ impl Engine {
                 record.result = Some(RollbackResult {
                     entities_changed: end,
                     error: None,
+                    errors: Vec::new(),
                 });
             }
             ops.push(record_op(&record)?);
@@ -520,6 +521,10 @@ impl Engine {
             }
             // An entity changed since the plan was made: stop here, visibly, never half-silently.
             let op = &plan.operations[start + failed];
+            let errors = match &results[failed] {
+                Err(OpError::Invalid(errors)) => errors.clone(),
+                _ => Vec::new(),
+            };
             let why = match &results[failed] {
                 Err(OpError::VersionConflict { expected, actual }) => format!(
                     "it changed since the plan was made (version {actual}, plan expected {expected})"
@@ -537,6 +542,7 @@ impl Engine {
                     r.result = Some(RollbackResult {
                         entities_changed: r.progress.done,
                         error: Some(error.clone()),
+                        errors: errors.clone(),
                     });
                     Ok(())
                 })
@@ -544,42 +550,15 @@ impl Engine {
         }
     }
 
-    /// Checks every planned entity against the plan's expected state and stores the result.
-    async fn verify(&self, record: RollbackRecord) -> Result<RollbackRecord, EngineError> {
-        let mut mismatches = Vec::new();
-        for op in &record.plan.operations {
-            let state = self.store.entity(&op.entity_type, &op.id).await?;
-            let expected_deleted = op.action == Action::Delete;
-            let actual_deleted = state.as_ref().map(|s| s.deleted);
-            let ok = match (&state, expected_deleted) {
-                (None, true) => true,
-                (Some(s), true) => s.deleted,
-                (Some(s), false) => !s.deleted && Some(&s.data) == op.after.as_ref(),
-                (None, false) => false,
-            };
-            if !ok {
-                let detail = match &state {
-                    None => "the entity does not exist".to_owned(),
-                    Some(s) if s.deleted != expected_deleted => format!(
-                        "expected deleted = {expected_deleted}, found deleted = {}",
-                        s.deleted
-                    ),
-                    Some(_) => "the data differs from the plan's expected state".to_owned(),
-                };
-                mismatches.push(Mismatch {
-                    entity_type: op.entity_type.clone(),
-                    id: op.id.clone(),
-                    expected_deleted,
-                    actual_deleted,
-                    detail,
-                });
-            }
-        }
-        let verification = Verification {
-            checked: record.plan.operations.len(),
-            passed: mismatches.is_empty(),
-            mismatches,
-        };
+    /// Checks every entity the rollback touched against what replaying its history says
+    /// (see [`crate::verify`]) and stores the result.
+    async fn verify(
+        &self,
+        record: RollbackRecord,
+        plan: &Plan,
+    ) -> Result<RollbackRecord, EngineError> {
+        let verification =
+            crate::verify::verify(self.store.as_ref(), &self.schema, &record, plan).await?;
         let ctx = system_context(&record);
         self.transition(record.id, &ctx, |r| {
             r.verification = Some(verification.clone());

@@ -285,7 +285,7 @@ fn changes_entity(e: &Entry) -> bool {
 }
 
 /// Whether two pointers overlap: equal, or one is a prefix of the other at a token boundary.
-pub(crate) fn overlaps(a: &str, b: &str) -> bool {
+pub fn overlaps(a: &str, b: &str) -> bool {
     let prefix = |p: &str, q: &str| {
         q.starts_with(p) && (q.len() == p.len() || q.as_bytes()[p.len()] == b'/' || p.is_empty())
     };

@@ -4,7 +4,7 @@ use super::*;
 use crate::entry::RequestContext;
 use crate::write::{Links, plan as plan_write};
 use proptest::prelude::{any, prop, prop_assert, prop_assert_eq, prop_assume, proptest};
-use serde_json::{Map, json};
+use serde_json::json;
 
 mod laws;
 

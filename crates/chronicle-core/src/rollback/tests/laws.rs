@@ -2,69 +2,36 @@
 //! re-used ids. Every expectation here comes from replaying the ledger, never from the plan.
 
 use super::*;
-use proptest::prelude::{Just, Strategy as _, prop_oneof};
+use crate::testing::{Step, arb_history as steps};
 
-/// A JSON value of up to two levels: nulls, numbers, booleans, arrays and objects.
-fn arb_value() -> impl proptest::strategy::Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        (0i64..3).prop_map(|n| json!(n)),
-        any::<bool>().prop_map(Value::Bool),
-    ];
-    leaf.prop_recursive(2, 8, 3, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-            prop::collection::vec(("[xyz]", inner), 0..3).prop_map(object),
-        ]
-    })
+fn arb_history() -> impl proptest::strategy::Strategy<Value = Vec<(u8, Step)>> {
+    steps(3, 20)
 }
 
-/// An object with its keys in the order given (not sorted), as a client may send them.
-fn object(pairs: Vec<(String, Value)>) -> Value {
-    let mut m = Map::new();
-    for (k, v) in pairs {
-        m.insert(k, v);
-    }
-    Value::Object(m)
-}
-
-fn arb_data() -> impl proptest::strategy::Strategy<Value = Value> {
-    prop::collection::vec(("[cba]", arb_value()), 0..4).prop_map(object)
-}
-
-type Op = (u8, u8, Value);
-
-fn arb_history() -> impl proptest::strategy::Strategy<Value = Vec<Op>> {
-    prop::collection::vec((0u8..6, 0u8..3, arb_data()), 1..20)
-}
-
-/// Applies the generated operations, skipping those that do not apply to the entity's state:
-/// creates (again, after a delete: a re-used id), merge patches (also nested ones), replaces,
-/// deletes and restores.
-pub(super) fn history(ops: &[Op]) -> Sim {
+/// Applies the generated steps, skipping those that do not fit the entity's state.
+pub(super) fn history(steps: &[(u8, Step)]) -> Sim {
     let mut sim = Sim::default();
-    for (kind, id, data) in ops {
+    for (id, step) in steps {
         let id = format!("e{id}");
         let r = EntityRef::new("t", id.clone());
         let known = sim.states.contains_key(&r);
         let live = sim.states.get(&r).is_some_and(|s| !s.deleted);
-        let op = match (kind, live) {
-            (0, false) => create("t", &id, data.clone()),
-            (1, true) => update("t", &id, data.clone()),
-            (2, true) => EntityOp::Replace {
+        let op = match (step, live) {
+            (Step::Create(data), false) => create("t", &id, data.clone()),
+            (Step::Patch(patch), true) => update("t", &id, patch.clone()),
+            (Step::Replace(data), true) => EntityOp::Replace {
                 entity_type: "t".into(),
                 id,
                 data: data.clone(),
                 expected_version: None,
             },
-            (3, true) => delete("t", &id),
-            (4, false) if known => EntityOp::Restore {
+            (Step::Delete, true) => delete("t", &id),
+            (Step::Restore(data), false) if known => EntityOp::Restore {
                 entity_type: "t".into(),
                 id,
                 data: data.clone(),
                 expected_version: None,
             },
-            (5, true) => update("t", &id, json!({"a": data})),
             _ => continue,
         };
         sim.apply(op);
