@@ -2,7 +2,9 @@
 //!
 //! - [`Json`]: the body, checked in the order that keeps hostile input cheap: media type,
 //!   size (while reading), UTF-8, nesting depth (on the raw bytes, before any parser recurses),
-//!   then typed parsing that reports the JSON Pointer of a wrong field.
+//!   duplicate keys and numbers a double cannot hold exactly (on the text, which parsing
+//!   would hide: [`chronicle_core::json_text`]), then typed parsing that reports the JSON
+//!   Pointer of a wrong field.
 //! - [`Path`]: path segments.
 //! - [`Params`]: query parameters, typed one by one; unknown or repeated names are refused so
 //!   that a misspelt filter never silently widens a search.
@@ -137,18 +139,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the body must be a JSON object",
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let pointer = to_pointer(e.path());
-        let inner = e.into_inner();
-        if inner.is_data() {
-            ApiError::invalid_field(pointer, inner.to_string())
-        } else {
-            ApiError::invalid_field("", format!("malformed JSON: {inner}"))
-        }
-    })?;
-    de.end()
+    // Before typed parsing, which would keep the last of two equal keys and round numbers.
+    let errors = chronicle_core::json_text::check(bytes);
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    // Parsed to a value first so that its numbers can take their canonical form (the form
+    // the ledger hashes and reads back), then typed.
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::invalid_field("", format!("malformed JSON: {e}")))?;
+    chronicle_core::json_text::canonicalize_numbers(&mut value);
+    let value = serde_path_to_error::deserialize(value).map_err(|e| {
+        let pointer = to_pointer(e.path());
+        ApiError::invalid_field(pointer, e.into_inner().to_string())
+    })?;
     Ok(value)
 }
 

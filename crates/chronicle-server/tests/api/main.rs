@@ -35,6 +35,7 @@ mod batch;
 mod checkpoints;
 mod concurrency;
 mod entities;
+mod fidelity;
 mod helpers;
 mod ledger;
 mod ops;
