@@ -7,7 +7,8 @@
 //!   Pointer of a wrong field.
 //! - [`Path`]: path segments.
 //! - [`Params`]: query parameters, typed one by one; unknown or repeated names are refused so
-//!   that a misspelt filter never silently widens a search.
+//!   that a misspelt filter never silently widens a search, and text that is not UTF-8 once
+//!   decoded is refused ([`query_pairs`]) rather than read with replacement characters.
 
 use crate::AppState;
 use crate::error::{ApiError, Code};
@@ -214,10 +215,62 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::invalid_field("/query", e.body_text()))?;
-        Ok(Params::from_pairs(pairs.0))
+        Ok(Params::from_pairs(query_pairs(parts.uri.query())?))
     }
+}
+
+/// The `application/x-www-form-urlencoded` pairs of a query string. Unlike the usual
+/// decoders, which replace bytes that are not UTF-8 with U+FFFD and answer as if the client
+/// had sent that, a name or value that is not UTF-8 once decoded is refused, naming it.
+pub fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let mut pairs = Vec::new();
+    let mut errors = Vec::new();
+    for part in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let name = match String::from_utf8(form_decode(name)) {
+            Ok(name) => name,
+            Err(e) => {
+                let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                errors.push(FieldError::new(
+                    pointer(&shown),
+                    "the parameter name is not valid UTF-8 once percent-decoded",
+                ));
+                continue;
+            }
+        };
+        match String::from_utf8(form_decode(value)) {
+            Ok(value) => pairs.push((name, value)),
+            Err(_) => errors.push(FieldError::new(
+                pointer(&name),
+                "is not valid UTF-8 once percent-decoded",
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(pairs)
+    } else {
+        Err(ApiError::invalid(errors))
+    }
+}
+
+/// Form decoding: `+` is a space, `%XX` a byte; a `%` not followed by two hex digits stays.
+fn form_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let hex = |i: usize| bytes.get(i).and_then(|b| (*b as char).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'+', ..) => out.push(b' '),
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            (b, ..) => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 impl Params {
@@ -410,6 +463,24 @@ mod tests {
                 .detail
                 .contains("UTF-8")
         );
+    }
+
+    #[test]
+    fn query_text_that_is_not_utf8_is_refused_naming_the_parameter() {
+        let pairs = query_pairs(Some("a=x+y%2Bz&b=%E2%9C%93&c&d=100%")).unwrap();
+        let expected = [("a", "x y+z"), ("b", "\u{2713}"), ("c", ""), ("d", "100%")];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(pairs, expected);
+        let err = query_pairs(Some("entity_id=%FF&ok=1&n%C3=1&t=%E2%9C")).unwrap_err();
+        let pointers: Vec<_> = err.errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            ["/query/entity_id", "/query/n\u{FFFD}", "/query/t"]
+        );
+        assert_eq!(query_pairs(None).unwrap(), []);
     }
 
     #[test]

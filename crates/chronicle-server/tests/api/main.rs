@@ -34,6 +34,7 @@ mod bad_input;
 mod batch;
 mod checkpoints;
 mod concurrency;
+mod edge;
 mod entities;
 mod fidelity;
 mod helpers;
