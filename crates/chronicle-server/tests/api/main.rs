@@ -39,6 +39,7 @@ mod entities;
 mod fidelity;
 mod helpers;
 mod ledger;
+mod openapi_contract;
 mod ops;
 mod rollbacks;
 mod security;
