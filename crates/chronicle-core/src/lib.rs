@@ -11,6 +11,7 @@
 //! - [`schema`]: the optional schema file: field types, sensitivity, impact, relationships.
 //! - [`write`]: planning one entity operation against the entity's current state.
 //! - [`replay`]: rebuilding an entity at a version or time from its entries.
+//! - [`json_text`]: what parsing would hide in request text: duplicate keys, inexact numbers.
 //! - [`limits`]: bounds on input (JSON depth, id lengths).
 //! - [`timefmt`]: the one timestamp format used in hashes and on the wire.
 //!
@@ -20,6 +21,7 @@ pub mod canonical;
 pub mod diff;
 pub mod entity;
 pub mod entry;
+pub mod json_text;
 pub mod limits;
 pub mod mask;
 pub mod merkle;

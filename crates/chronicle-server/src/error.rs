@@ -26,6 +26,8 @@ pub enum Code {
     VersionConflict,
     AlreadyExists,
     PayloadTooLarge,
+    UriTooLong,
+    HeadersTooLarge,
     UnsupportedMediaType,
     RollbackConflict,
     InvalidState,
@@ -53,6 +55,12 @@ impl Code {
                 "payload-too-large",
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Payload too large",
+            ),
+            Code::UriTooLong => ("uri-too-long", StatusCode::URI_TOO_LONG, "URI too long"),
+            Code::HeadersTooLarge => (
+                "headers-too-large",
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request headers too large",
             ),
             Code::UnsupportedMediaType => (
                 "unsupported-media-type",
@@ -91,6 +99,25 @@ impl Code {
 
     pub fn status(self) -> StatusCode {
         self.info().1
+    }
+
+    /// The code an answer of this status has when nothing more is known about it (a status
+    /// several codes share, such as 409, has none).
+    pub fn for_status(status: StatusCode) -> Option<Code> {
+        Some(match status {
+            StatusCode::BAD_REQUEST => Code::InvalidInput,
+            StatusCode::UNAUTHORIZED => Code::Unauthorized,
+            StatusCode::FORBIDDEN => Code::Forbidden,
+            StatusCode::NOT_FOUND => Code::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => Code::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => Code::PayloadTooLarge,
+            StatusCode::URI_TOO_LONG => Code::UriTooLong,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Code::UnsupportedMediaType,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Code::HeadersTooLarge,
+            StatusCode::INTERNAL_SERVER_ERROR => Code::Internal,
+            StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
+            _ => return None,
+        })
     }
 
     pub fn type_uri(self) -> String {
@@ -297,6 +324,8 @@ mod tests {
             Code::VersionConflict,
             Code::AlreadyExists,
             Code::PayloadTooLarge,
+            Code::UriTooLong,
+            Code::HeadersTooLarge,
             Code::UnsupportedMediaType,
             Code::RollbackConflict,
             Code::InvalidState,

@@ -2,10 +2,13 @@
 //!
 //! - [`Json`]: the body, checked in the order that keeps hostile input cheap: media type,
 //!   size (while reading), UTF-8, nesting depth (on the raw bytes, before any parser recurses),
-//!   then typed parsing that reports the JSON Pointer of a wrong field.
+//!   duplicate keys and numbers a double cannot hold exactly (on the text, which parsing
+//!   would hide: [`chronicle_core::json_text`]), then typed parsing that reports the JSON
+//!   Pointer of a wrong field.
 //! - [`Path`]: path segments.
 //! - [`Params`]: query parameters, typed one by one; unknown or repeated names are refused so
-//!   that a misspelt filter never silently widens a search.
+//!   that a misspelt filter never silently widens a search, and text that is not UTF-8 once
+//!   decoded is refused ([`query_pairs`]) rather than read with replacement characters.
 
 use crate::AppState;
 use crate::error::{ApiError, Code};
@@ -137,18 +140,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the body must be a JSON object",
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let pointer = to_pointer(e.path());
-        let inner = e.into_inner();
-        if inner.is_data() {
-            ApiError::invalid_field(pointer, inner.to_string())
-        } else {
-            ApiError::invalid_field("", format!("malformed JSON: {inner}"))
-        }
-    })?;
-    de.end()
+    // Before typed parsing, which would keep the last of two equal keys and round numbers.
+    let errors = chronicle_core::json_text::check(bytes);
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    // Parsed to a value first so that its numbers can take their canonical form (the form
+    // the ledger hashes and reads back), then typed.
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::invalid_field("", format!("malformed JSON: {e}")))?;
+    chronicle_core::json_text::canonicalize_numbers(&mut value);
+    let value = serde_path_to_error::deserialize(value).map_err(|e| {
+        let pointer = to_pointer(e.path());
+        ApiError::invalid_field(pointer, e.into_inner().to_string())
+    })?;
     Ok(value)
 }
 
@@ -210,10 +215,62 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::invalid_field("/query", e.body_text()))?;
-        Ok(Params::from_pairs(pairs.0))
+        Ok(Params::from_pairs(query_pairs(parts.uri.query())?))
     }
+}
+
+/// The `application/x-www-form-urlencoded` pairs of a query string. Unlike the usual
+/// decoders, which replace bytes that are not UTF-8 with U+FFFD and answer as if the client
+/// had sent that, a name or value that is not UTF-8 once decoded is refused, naming it.
+pub fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let mut pairs = Vec::new();
+    let mut errors = Vec::new();
+    for part in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let name = match String::from_utf8(form_decode(name)) {
+            Ok(name) => name,
+            Err(e) => {
+                let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                errors.push(FieldError::new(
+                    pointer(&shown),
+                    "the parameter name is not valid UTF-8 once percent-decoded",
+                ));
+                continue;
+            }
+        };
+        match String::from_utf8(form_decode(value)) {
+            Ok(value) => pairs.push((name, value)),
+            Err(_) => errors.push(FieldError::new(
+                pointer(&name),
+                "is not valid UTF-8 once percent-decoded",
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(pairs)
+    } else {
+        Err(ApiError::invalid(errors))
+    }
+}
+
+/// Form decoding: `+` is a space, `%XX` a byte; a `%` not followed by two hex digits stays.
+fn form_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let hex = |i: usize| bytes.get(i).and_then(|b| (*b as char).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'+', ..) => out.push(b' '),
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            (b, ..) => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 impl Params {
@@ -406,6 +463,24 @@ mod tests {
                 .detail
                 .contains("UTF-8")
         );
+    }
+
+    #[test]
+    fn query_text_that_is_not_utf8_is_refused_naming_the_parameter() {
+        let pairs = query_pairs(Some("a=x+y%2Bz&b=%E2%9C%93&c&d=100%")).unwrap();
+        let expected = [("a", "x y+z"), ("b", "\u{2713}"), ("c", ""), ("d", "100%")];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(pairs, expected);
+        let err = query_pairs(Some("entity_id=%FF&ok=1&n%C3=1&t=%E2%9C")).unwrap_err();
+        let pointers: Vec<_> = err.errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            ["/query/entity_id", "/query/n\u{FFFD}", "/query/t"]
+        );
+        assert_eq!(query_pairs(None).unwrap(), []);
     }
 
     #[test]

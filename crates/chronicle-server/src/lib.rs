@@ -14,6 +14,8 @@
 //! - [`alerts`]: alert rules, the pure window logic, the evaluator task, webhooks.
 //! - [`error`]: [`ApiError`](error::ApiError) and the one table from problem codes to statuses.
 //! - [`extract`]: body, path and query extractors whose rejections are problem documents.
+//! - [`edge`]: what every request and connection passes so that every error answer is a
+//!   problem document, even those made below the handlers (hyper's own 400, 414, 431).
 //! - [`context`]: the request context (actor headers, client address behind trusted proxies).
 //! - [`dto`]: request and response bodies with their OpenAPI schemas.
 //! - [`metrics`]: the Prometheus recorder (one per process) and the request middleware.
@@ -28,6 +30,7 @@ pub mod alerts;
 pub mod auth;
 pub mod context;
 pub mod dto;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod filter;
@@ -42,7 +45,7 @@ use axum::Router;
 use chronicle_core::schema::Schema;
 use chronicle_store::Store;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Settings of the HTTP layer.
@@ -222,9 +225,12 @@ impl AppState {
     }
 }
 
-/// The whole API.
+/// The whole API. Outside the routes: queries that do not decode are refused on every route,
+/// and an error answer without a body gets a problem document.
 pub fn router(state: AppState) -> Router {
     routes::router(state)
+        .layer(axum::middleware::from_fn(edge::refuse_undecodable_query))
+        .layer(axum::middleware::from_fn(edge::problem_for_bare_errors))
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, then ends the streams and
@@ -250,7 +256,17 @@ pub async fn run(
         tokio::spawn(alerts::task::evaluate(state.clone())),
         tokio::spawn(integrity::watch(state.clone())),
     ];
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Each connection's service knows its peer (`ConnectInfo`, as handlers read it), and
+    // its bytes pass `edge::ProblemIo`, which gives hyper's own error answers a problem body.
+    let app = router(state);
+    let app = tower::service_fn(
+        move |stream: axum::serve::IncomingStream<'_, edge::Listener>| {
+            let service =
+                tower::Layer::layer(&axum::Extension(edge::connect_info(stream)), app.clone());
+            std::future::ready(Ok::<_, std::convert::Infallible>(service))
+        },
+    );
+    let listener = edge::Listener(listener);
     // Streams never end by themselves: closing the hub ends them, so that graceful shutdown
     // does not wait for subscribers forever.
     let shutdown = async move {

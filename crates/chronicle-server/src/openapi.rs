@@ -1,7 +1,10 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations. The error
 //! answers every operation can give (400, 500, 503, and 413/415 where there is a body) are
 //! added here once instead of on every handler, and every 4xx/5xx answer is declared as
-//! `application/problem+json`.
+//! `application/problem+json`. [`constraints`] then writes in what the server enforces on
+//! parameters and the answers every operation can give.
+
+mod constraints;
 
 use crate::dto::Problem;
 use crate::error::PROBLEM_JSON;
@@ -40,13 +43,16 @@ use utoipa::{Modify, OpenApi};
 )]
 pub struct ApiDoc;
 
-/// The document as JSON, built once.
-pub fn document() -> Value {
+/// The document as JSON (generated once), with the constraints this server enforces.
+pub fn document(max_page_size: usize) -> Value {
     static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| {
-        serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes")
-    })
-    .clone()
+    let mut doc = DOC
+        .get_or_init(|| {
+            serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes")
+        })
+        .clone();
+    constraints::publish(&mut doc, max_page_size);
+    doc
 }
 
 struct CommonErrors;

@@ -85,6 +85,6 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "ops",
     responses((status = 200, description = "The OpenAPI document", body = Object)))]
-pub async fn openapi() -> Response {
-    axum::Json(crate::openapi::document()).into_response()
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    axum::Json(crate::openapi::document(state.config.max_page_size)).into_response()
 }

@@ -434,6 +434,13 @@ async fn bad_query_parameter_values_are_refused(app: TestApp) {
         ("/v1/entities/note/n1?as_of=noon", "/query/as_of"),
         ("/v1/entities/note/n1/history?limit=1e3", "/query/limit"),
         ("/v1/ledger/checkpoint?verbose=1", "/query/verbose"),
+        // Text that is not UTF-8 once decoded, on every route (those without parameters too).
+        ("/v1/audit/entries?entity_id=%FF", "/query/entity_id"),
+        ("/v1/audit/entries?actor=ok&tag=%E2%9C", "/query/tag"),
+        ("/v1/entities/note?cursor=%C3%28", "/query/cursor"),
+        ("/v1/entities/note/n1?version=%FF", "/query/version"),
+        ("/healthz?x=%FF", "/query/x"),
+        ("/v1/ledger/checkpoint?%FF=1", "/query/\u{FFFD}"),
     ] {
         let res = app.get(path).await;
         let problem = expect_problem(res, StatusCode::BAD_REQUEST, "invalid-input").await;
@@ -447,6 +454,17 @@ async fn bad_query_parameter_values_are_refused(app: TestApp) {
     assert_eq!(
         pointers(&expect_problem(res, StatusCode::BAD_REQUEST, "invalid-input").await),
         ["/query/expected_version"]
+    );
+    let res = app
+        .send_json(
+            Method::POST,
+            "/v1/entities/note?x=%FF",
+            &json!({"data": {}}),
+        )
+        .await;
+    assert_eq!(
+        pointers(&expect_problem(res, StatusCode::BAD_REQUEST, "invalid-input").await),
+        ["/query/x"]
     );
     let res = app
         .send_json(
