@@ -401,6 +401,70 @@ fn verify_names_a_row_inserted_beyond_the_head() {
     assert_eq!(report["failure"]["seq"].as_u64(), Some(last + 1));
 }
 
+/// The issue's case: a copy of an early row inserted at seq 100000 of a ledger whose head is
+/// far below. `verify` exits 1 naming it, and a server on that ledger serves it nowhere.
+#[tokio::test]
+async fn a_copy_forged_far_past_the_head_fails_verify_and_no_read_path_serves_it() {
+    let (t, data) = tempdir();
+    let loaded = demo(t.path(), &data);
+    let head = loaded["entries"].as_u64().unwrap();
+    let forged = "0190d6c4-0000-7000-8000-00000000f0f0";
+    let db = rusqlite::Connection::open(data.join("chronicle.db")).unwrap();
+    db.execute(
+        "INSERT INTO entries (seq, id, ts, actor_id, actor_email, operation, entity_type, \
+           entity_id, entity_version, correlation_id, parent_id, transaction_id, rollback_id, \
+           severity, canonical, leaf_hash) \
+         SELECT 100000, ?1, ts, actor_id, actor_email, operation, entity_type, entity_id, \
+           entity_version, correlation_id, parent_id, transaction_id, rollback_id, severity, \
+           canonical, leaf_hash FROM entries WHERE seq = 5",
+        [forged],
+    )
+    .unwrap();
+    drop(db);
+    let (code, report) = verify_json(t.path(), &data);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["failure"]["kind"], "row_inserted", "{report}");
+    assert_eq!(report["failure"]["seq"].as_u64(), Some(100_000), "{report}");
+    let o = run(t.path(), &["verify", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("FAILED at seq 100000"),
+        "{}",
+        stdout(&o)
+    );
+
+    let client = reqwest::Client::new();
+    let server = Server::start(t.path(), &data, &[]);
+    server.ready(&client).await;
+    let newest = get(&client, &server, "/v1/audit/entries?order=desc&limit=1").await;
+    // The newest entry served is a real one (the verifications above recorded their
+    // failures, and the server may keep a checkpoint), never the copy.
+    let top = newest["entries"][0]["seq"].as_u64().unwrap();
+    assert!((head + 2..head + 10).contains(&top), "{newest}");
+    assert_ne!(newest["entries"][0]["id"], forged);
+    let fives = get(&client, &server, "/v1/audit/entries?limit=1000").await;
+    let listed: Vec<u64> = fives["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed.iter().filter(|&&s| s == 5).count(), 1, "{listed:?}");
+    let by_id = client
+        .get(format!("{}/v1/audit/entries/{forged}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_id.status(), reqwest::StatusCode::NOT_FOUND);
+    let leaves = get(
+        &client,
+        &server,
+        "/v1/ledger/leaves?start=100000&end=100000",
+    )
+    .await;
+    assert_eq!(leaves["leaves"], json!([]), "{leaves}");
+}
+
 /// A server appending while `verify` reads must not make a sound ledger fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_passes_on_a_ledger_a_running_server_is_writing_to() {
@@ -1506,6 +1570,38 @@ async fn demo_serve_and_verify_work_on_postgresql_in_a_schema_of_their_own() {
 
     drop_pg_schema(&mut conn, &schema).await;
     drop_pg_schema(&mut conn, &empty).await;
+}
+
+#[tokio::test]
+async fn verify_exits_1_on_postgresql_for_a_copy_forged_far_past_the_head() {
+    let Some((url, mut conn)) = postgres().await else {
+        return;
+    };
+    let (t, _data) = tempdir();
+    let schema = pg_schema_name("forged");
+    let pg = ["--database", url.as_str(), "--pg-schema", schema.as_str()];
+    let o = run(
+        t.path(),
+        &[&["demo", "--scale", "0.05", "--json"][..], &pg[..]].concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(t.path(), &[&["verify", "--json"][..], &pg[..]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".entries SELECT 100000, id, ts, actor_id, actor_email, \
+         operation, entity_type, entity_id, entity_version, correlation_id, parent_id, \
+         transaction_id, rollback_id, severity, canonical, leaf_hash \
+         FROM \"{schema}\".entries WHERE seq = 5"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let o = run(t.path(), &[&["verify", "--json"][..], &pg[..]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let report = json_of(&o);
+    assert_eq!(report["failure"]["kind"], "row_inserted", "{report}");
+    assert_eq!(report["failure"]["seq"].as_u64(), Some(100_000), "{report}");
+    drop_pg_schema(&mut conn, &schema).await;
 }
 
 #[tokio::test]

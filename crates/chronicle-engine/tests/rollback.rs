@@ -513,6 +513,9 @@ impl Store for FailingStore {
     async fn rows(&self, a: u64, b: u64) -> Result<Vec<RawRow>, StoreError> {
         self.inner.rows(a, b).await
     }
+    async fn seq_extent(&self, after: u64) -> Result<SeqExtent, StoreError> {
+        self.inner.seq_extent(after).await
+    }
     async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
         self.inner.node(level, index).await
     }

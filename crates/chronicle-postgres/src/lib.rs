@@ -41,8 +41,8 @@ use chronicle_core::schema::Schema;
 use chronicle_core::{EntityState, Entry};
 use chronicle_store::seal::Sealer;
 use chronicle_store::{
-    EntryQuery, Group, GroupBy, LedgerHead, RawRow, Store, StoreError, StoreStats, SubjectKey,
-    WriteRequest, WriteResponse,
+    EntryQuery, Group, GroupBy, LedgerHead, RawRow, SeqExtent, Store, StoreError, StoreStats,
+    SubjectKey, WriteRequest, WriteResponse,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
@@ -273,7 +273,11 @@ impl Store for PgStore {
     }
 
     async fn entry(&self, id: Uuid) -> Result<Option<Entry>, StoreError> {
-        let row = sqlx::query("SELECT seq, canonical, leaf_hash FROM entries WHERE id = $1")
+        let sql = format!(
+            "SELECT seq, canonical, leaf_hash FROM entries WHERE id = $1 AND {}",
+            chronicle_store::WITHIN_HEAD_SQL
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -326,6 +330,19 @@ impl Store for PgStore {
             .await
             .ctx("reading ledger rows")?;
         rows.iter().map(rows::raw_row_of).collect()
+    }
+
+    async fn seq_extent(&self, after: u64) -> Result<SeqExtent, StoreError> {
+        let (min, max, first_after) = sqlx::query_as(rows::SEQ_EXTENT_SQL)
+            .bind(int(after))
+            .fetch_one(&self.pool)
+            .await
+            .ctx("reading the ledger's seq extent")?;
+        Ok(SeqExtent {
+            min,
+            max,
+            first_after,
+        })
     }
 
     async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {

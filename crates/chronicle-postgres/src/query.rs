@@ -27,6 +27,8 @@ use time::{Duration, OffsetDateTime};
 
 /// Appends ` AND <condition>` for every filter of `q` that is set.
 fn push_filters(b: &mut QueryBuilder<Postgres>, q: &EntryQuery, text_search: TextSearch) {
+    b.push(" AND ");
+    b.push(chronicle_store::WITHIN_HEAD_SQL);
     if let Some(actor) = &q.actor {
         b.push(" AND (actor_id = ");
         b.push_bind(actor.clone());

@@ -115,15 +115,22 @@ pub(crate) fn entity_of(row: &PgRow) -> Result<EntityState, StoreError> {
 
 // ---- Entries.
 
-/// Parses a stored row's canonical text; the stored leaf hash is what the entry reports.
+/// Parses a stored row's canonical text; the stored leaf hash is what the entry reports. A
+/// row whose text holds another seq's entry is refused rather than served under that seq.
 pub(crate) fn entry_of(row: &PgRow) -> Result<Entry, StoreError> {
     let seq: i64 = row.try_get(0).ctx("reading an entry")?;
     let text: String = row.try_get(1).ctx("reading an entry")?;
     let leaf: Vec<u8> = row.try_get(2).ctx("reading an entry")?;
     let leaf = hash(&leaf, &format!("entry {seq}: leaf hash"))?;
-    canonical::from_canonical(text.as_bytes(), &leaf)
-        .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))
+    let entry = canonical::from_canonical(text.as_bytes(), &leaf)
+        .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
+    chronicle_store::verify::same_seq(seq, entry)
 }
+
+/// See [`chronicle_store::Store::seq_extent`]; each part is a seek in every partition's
+/// primary key.
+pub(crate) const SEQ_EXTENT_SQL: &str = "SELECT (SELECT min(seq) FROM entries), \
+    (SELECT max(seq) FROM entries), (SELECT min(seq) FROM entries WHERE seq > $1)";
 
 pub(crate) const RAW_ROWS_SQL: &str = "SELECT seq, id, canonical, leaf_hash, ts, actor_id, \
     actor_email, operation, entity_type, entity_id, entity_version, correlation_id, parent_id, \

@@ -8,7 +8,7 @@ use chronicle_core::schema::Schema;
 use chronicle_core::write::EntityOp;
 use chronicle_postgres::PgStore;
 use chronicle_store::verify::{FailureKind, verify};
-use chronicle_store::{Store, WriteKind, WriteRequest};
+use chronicle_store::{EntryQuery, GroupBy, Order, Store, WriteKind, WriteRequest};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
@@ -106,6 +106,132 @@ async fn an_inserted_row_is_named_by_seq() {
     )
     .await;
     assert_fails_at(&store, 7, FailureKind::RowInserted).await;
+}
+
+/// Copies the row of `from` to seq `to`, keeping its id (PostgreSQL has no unique index on
+/// it: the partitioned table cannot), and returns that id.
+async fn forge_copy(conn: &mut PgConnection, from: u64, to: i64) -> uuid::Uuid {
+    sqlx::query(
+        "INSERT INTO entries SELECT $2, id, ts, actor_id, actor_email, operation, entity_type, \
+         entity_id, entity_version, correlation_id, parent_id, transaction_id, rollback_id, \
+         severity, canonical, leaf_hash FROM entries WHERE seq = $1",
+    )
+    .bind(from as i64)
+    .bind(to)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query_scalar("SELECT id FROM entries WHERE seq = $1")
+        .bind(from as i64)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+}
+
+async fn all_seqs(store: &PgStore) -> Vec<u64> {
+    let q = EntryQuery {
+        limit: 10_000,
+        ..EntryQuery::default()
+    };
+    store
+        .search(&q)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_copy_forged_far_past_the_head_with_the_same_id_fails_verify_and_is_not_served() {
+    let Some((store, mut conn)) = ledger(60).await else {
+        return;
+    };
+    let id = forge_copy(&mut conn, 5, 100_000).await;
+    assert_fails_at(&store, 100_000, FailureKind::RowInserted).await;
+    // Reads stop at the head: the copy is served neither under its seq nor under the one
+    // its bytes claim, and the entry by id is the original.
+    assert_eq!(all_seqs(&store).await, (1..=60).collect::<Vec<u64>>());
+    let newest = store
+        .search(&EntryQuery {
+            order: Order::Desc,
+            limit: 1,
+            ..EntryQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest[0].seq, 60);
+    assert_eq!(store.entry(id).await.unwrap().unwrap().seq, 5);
+    let counted: u64 = store
+        .summary(&EntryQuery::default(), GroupBy::Operation)
+        .await
+        .unwrap()
+        .iter()
+        .map(|g| g.count)
+        .sum();
+    assert_eq!(counted, 60);
+    assert_eq!(store.rows(100_000, 100_000).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_row_for_a_seq_is_named_as_a_duplicate() {
+    let Some((store, mut conn)) = ledger(6).await else {
+        return;
+    };
+    // The primary key is (seq, ts): another timestamp makes room for a second seq 3.
+    tamper(
+        &mut conn,
+        "INSERT INTO entries SELECT seq, gen_random_uuid(), ts + interval '1 second', actor_id, \
+         actor_email, operation, entity_type, entity_id, entity_version, correlation_id, \
+         parent_id, transaction_id, rollback_id, severity, canonical, leaf_hash \
+         FROM entries WHERE seq = 3",
+    )
+    .await;
+    assert_fails_at(&store, 3, FailureKind::RowDuplicated).await;
+}
+
+#[tokio::test]
+async fn a_row_forged_at_seq_zero_or_below_fails_verify_and_is_not_served() {
+    let Some((store, mut conn)) = ledger(4).await else {
+        return;
+    };
+    forge_copy(&mut conn, 2, -3).await;
+    let failure = verify(&store, |_, _| {})
+        .await
+        .unwrap()
+        .failure
+        .expect("verify must fail");
+    assert_eq!(failure.kind, FailureKind::RowInserted, "{}", failure.detail);
+    assert!(failure.detail.contains("-3"), "{}", failure.detail);
+    assert_eq!(all_seqs(&store).await, [1, 2, 3, 4]);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 8, ..proptest::test_runner::Config::default() })]
+    /// Copies (same id) forged at random seqs past the head, right after it or far beyond,
+    /// one or several: verify names the lowest, and no search serves any of them.
+    #[test]
+    fn rows_forged_anywhere_past_the_head_are_named_and_never_served(
+        n in 1u64..20,
+        forged in proptest::collection::vec((0u64..1000, 1i64..200_000), 1..4),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let Some((store, mut conn)) = ledger(n as usize).await else {
+                return;
+            };
+            let mut at: Vec<i64> = forged.iter().map(|&(_, gap)| n as i64 + gap).collect();
+            at.sort_unstable();
+            at.dedup();
+            for (&seq, &(from, _)) in at.iter().zip(&forged) {
+                forge_copy(&mut conn, from % n + 1, seq).await;
+            }
+            assert_fails_at(&store, at[0] as u64, FailureKind::RowInserted).await;
+            assert_eq!(all_seqs(&store).await, (1..=n).collect::<Vec<_>>());
+            store.close().await;
+            let _ = conn.close().await;
+        });
+    }
 }
 
 #[tokio::test]

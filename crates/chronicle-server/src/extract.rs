@@ -369,6 +369,21 @@ impl Params {
         })
     }
 
+    /// A cursor into the ledger as issued by [`ledger_cursor`].
+    pub fn ledger_cursor(&mut self) -> Option<LedgerCursor> {
+        self.parse("cursor", |s| {
+            decode_cursor(s)
+                .and_then(|s| {
+                    let (after, bound) = s.split_once('.')?;
+                    Some(LedgerCursor {
+                        after: after.parse().ok()?,
+                        bound: bound.parse().ok()?,
+                    })
+                })
+                .ok_or_else(|| "is not a cursor this server issued".into())
+        })
+    }
+
     /// A text cursor as issued by [`text_cursor`].
     pub fn text_cursor(&mut self) -> Option<String> {
         self.parse("cursor", |s| {
@@ -417,6 +432,21 @@ pub fn check_pointer(s: &str) -> Result<(), String> {
 /// An opaque cursor for a seq: base64url of its decimal text.
 pub fn seq_cursor(seq: u64) -> String {
     URL_SAFE_NO_PAD.encode(seq.to_string())
+}
+
+/// Where the next page of a ledger read starts (after seq `after`), and the head the first
+/// page saw (`bound`), which no later page passes: entries written while a client pages,
+/// including the `access` entries its own reads cause, are not part of that listing, so
+/// paging always ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedgerCursor {
+    pub after: u64,
+    pub bound: u64,
+}
+
+/// An opaque cursor for a ledger page: base64url of `<after>.<bound>`.
+pub fn ledger_cursor(c: LedgerCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{}", c.after, c.bound))
 }
 
 /// An opaque cursor for a text key (an entity id).
@@ -496,6 +526,17 @@ mod tests {
         let err = p.finish().unwrap_err();
         let pointers: Vec<_> = err.errors.iter().map(|e| e.pointer.as_str()).collect();
         assert_eq!(pointers, ["/query/limit", "/query/cursor", "/query/bogus"]);
+        let c = LedgerCursor {
+            after: 42,
+            bound: 99,
+        };
+        let mut p = Params::from_pairs(pairs(&[("cursor", &ledger_cursor(c))]));
+        assert_eq!(p.ledger_cursor(), Some(c));
+        assert!(p.finish().is_ok());
+        // A ledger page's cursor always carries its bound.
+        let mut p = Params::from_pairs(pairs(&[("cursor", &seq_cursor(42))]));
+        assert_eq!(p.ledger_cursor(), None);
+        assert!(p.finish().is_err());
         let mut p = Params::from_pairs(pairs(&[("cursor", &seq_cursor(42))]));
         assert_eq!(p.seq_cursor(), Some(42));
         assert!(p.finish().is_ok());

@@ -34,8 +34,8 @@ use chronicle_core::schema::Schema;
 use chronicle_core::{EntityState, Entry};
 use chronicle_store::seal::Sealer;
 use chronicle_store::{
-    EntryQuery, Group, GroupBy, LedgerHead, RawRow, Store, StoreError, StoreStats, SubjectKey,
-    WriteRequest, WriteResponse,
+    EntryQuery, Group, GroupBy, LedgerHead, RawRow, SeqExtent, Store, StoreError, StoreStats,
+    SubjectKey, WriteRequest, WriteResponse,
 };
 use readers::Readers;
 use std::path::{Path, PathBuf};
@@ -167,6 +167,10 @@ impl Store for SqliteStore {
         self.readers
             .run(move |c| rows::raw_rows(c, start, end))
             .await
+    }
+
+    async fn seq_extent(&self, after: u64) -> Result<SeqExtent, StoreError> {
+        self.readers.run(move |c| rows::seq_extent(c, after)).await
     }
 
     async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {

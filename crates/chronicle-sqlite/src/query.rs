@@ -32,6 +32,8 @@ impl Filter {
 
     fn of(q: &EntryQuery) -> Filter {
         let mut f = Filter::default();
+        f.conditions
+            .push(chronicle_store::WITHIN_HEAD_SQL.to_owned());
         if let Some(actor) = &q.actor {
             let p = f.bind(actor.clone());
             f.conditions

@@ -6,7 +6,9 @@ use chronicle_core::canonical;
 use chronicle_core::merkle::{Hash, Node};
 use chronicle_core::{EntityState, Entry, timefmt};
 use chronicle_store::executor::LedgerState;
-use chronicle_store::{IndexedColumns, LedgerHead, RawRow, StoreError, StoreStats, SubjectKey};
+use chronicle_store::{
+    IndexedColumns, LedgerHead, RawRow, SeqExtent, StoreError, StoreStats, SubjectKey,
+};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
@@ -258,11 +260,13 @@ pub(crate) fn append_entry(
     Ok(())
 }
 
-/// Parses a stored row's canonical bytes; the stored leaf hash is what the entry reports.
+/// Parses a stored row's canonical bytes; the stored leaf hash is what the entry reports. A
+/// row whose bytes hold another seq's entry is refused rather than served under that seq.
 fn entry_of(seq: i64, canonical: &[u8], leaf: &[u8]) -> Result<Entry, StoreError> {
     let leaf = hash(leaf, &format!("entry {seq}: leaf hash"))?;
-    canonical::from_canonical(canonical, &leaf)
-        .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))
+    let entry = canonical::from_canonical(canonical, &leaf)
+        .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
+    chronicle_store::verify::same_seq(seq, entry)
 }
 
 /// Reads `seq, canonical, leaf_hash` (columns 0..3) of a result row.
@@ -279,7 +283,11 @@ pub(crate) fn entries_from_rows(
 }
 
 pub(crate) fn entry(conn: &Connection, id: Uuid) -> Result<Option<Entry>, StoreError> {
-    conn.prepare_cached("SELECT seq, canonical, leaf_hash FROM entries WHERE id = ?1")
+    let sql = format!(
+        "SELECT seq, canonical, leaf_hash FROM entries WHERE id = ?1 AND {}",
+        chronicle_store::WITHIN_HEAD_SQL
+    );
+    conn.prepare_cached(&sql)
         .and_then(|mut s| {
             s.query_row(params![id.to_string()], entry_from_row)
                 .optional()
@@ -356,6 +364,24 @@ pub(crate) fn raw_rows(conn: &Connection, start: u64, end: u64) -> Result<Vec<Ra
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .ctx("reading ledger rows")?;
     Ok(rows)
+}
+
+/// See [`chronicle_store::Store::seq_extent`]; each part is one seek in the primary key.
+pub(crate) fn seq_extent(conn: &Connection, after: u64) -> Result<SeqExtent, StoreError> {
+    conn.prepare_cached(
+        "SELECT (SELECT min(seq) FROM entries), (SELECT max(seq) FROM entries), \
+           (SELECT min(seq) FROM entries WHERE seq > ?1)",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![int(after)], |r| {
+            Ok(SeqExtent {
+                min: r.get(0)?,
+                max: r.get(1)?,
+                first_after: r.get(2)?,
+            })
+        })
+    })
+    .ctx("reading the ledger's seq extent")
 }
 
 // ---- Tree nodes.

@@ -62,6 +62,9 @@ impl Store for InTempDir {
     async fn rows(&self, start: u64, end: u64) -> Result<Vec<RawRow>, StoreError> {
         self.store.rows(start, end).await
     }
+    async fn seq_extent(&self, after: u64) -> Result<SeqExtent, StoreError> {
+        self.store.seq_extent(after).await
+    }
     async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
         self.store.node(level, index).await
     }

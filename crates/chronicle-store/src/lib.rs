@@ -57,9 +57,11 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<EntityState>, StoreError>;
 
+    /// The entry with this id, if its row lies within `1..=head` ([`WITHIN_HEAD_SQL`]).
     async fn entry(&self, id: Uuid) -> Result<Option<Entry>, StoreError>;
 
-    /// Entries matching every filter of the query, in the query's order, at most `limit`.
+    /// Entries matching every filter of the query, in the query's order, at most `limit`;
+    /// never a row outside `1..=head` ([`WITHIN_HEAD_SQL`]).
     async fn search(&self, query: &EntryQuery) -> Result<Vec<Entry>, StoreError>;
 
     /// Counts of matching entries per group, largest first.
@@ -68,8 +70,15 @@ pub trait Store: Send + Sync + 'static {
     /// The ledger head as stored: tree size and root.
     async fn head(&self) -> Result<LedgerHead, StoreError>;
 
-    /// Stored rows with seq in `[start, end]` (inclusive), ascending, for verifiers.
+    /// Stored rows with seq in `[start, end]` (inclusive), ascending, for verifiers. Raw:
+    /// rows past the head are returned too, so that a verifier sees them; read paths that
+    /// serve rows to clients clamp `end` to the head.
     async fn rows(&self, start: u64, end: u64) -> Result<Vec<RawRow>, StoreError>;
+
+    /// The lowest and highest seq of every stored row, and the lowest above `after`: how a
+    /// verifier finds rows outside `1..=head` without reading them all. Required, so that a
+    /// decorator cannot forget to forward it and make verification blind.
+    async fn seq_extent(&self, after: u64) -> Result<SeqExtent, StoreError>;
 
     /// A stored interior node of the tree (level >= 1), or a leaf hash (level 0).
     async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError>;

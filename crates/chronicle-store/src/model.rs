@@ -163,6 +163,26 @@ pub struct RawRow {
     pub columns: IndexedColumns,
 }
 
+/// Where the stored rows' seqs lie, as stored. A ledger's rows are exactly `1..=head`, so a
+/// row outside that range was put there behind the writer's back (verify names it), and no
+/// read path serves one (see [`WITHIN_HEAD_SQL`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeqExtent {
+    /// The lowest seq of any row; a forged row may hold 0 or a negative seq.
+    pub min: Option<i64>,
+    /// The highest seq of any row.
+    pub max: Option<i64>,
+    /// The lowest seq above the one asked about.
+    pub first_after: Option<i64>,
+}
+
+/// The condition every entry read (search, summary, entry by id) adds, in both backends'
+/// SQL: only rows within the head stored at the moment of the read, in the same statement
+/// and so the same snapshot (the head and the rows it covers commit together). A row forged
+/// past the head, or at a seq below 1, is never served, whatever its bytes say.
+pub const WITHIN_HEAD_SQL: &str =
+    "seq BETWEEN 1 AND (SELECT tree_size FROM ledger_head WHERE id = 1)";
+
 /// Entry fields that backends duplicate into columns. `verify` checks that they agree with
 /// the canonical bytes, so that editing a column (which changes search results) is caught.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -230,6 +230,10 @@ impl Store for Unsealing {
         self.inner.rows(start, end).await
     }
 
+    async fn seq_extent(&self, after: u64) -> Result<SeqExtent, StoreError> {
+        self.inner.seq_extent(after).await
+    }
+
     async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
         self.inner.node(level, index).await
     }

@@ -1,11 +1,16 @@
-//! Full verification of a ledger from its stored rows: dense seq, every leaf recomputed from
-//! the canonical bytes, the searchable columns agreeing with those bytes, and the tree rebuilt
-//! and compared with the stored head. The first problem is named by seq.
+//! Full verification of a ledger from its stored rows: the rows are exactly the dense
+//! sequence `1..=head` (no gap, no seq twice, nothing below 1 or past the head), every leaf is
+//! recomputed from the canonical bytes, the searchable columns agree with those bytes, and
+//! the tree rebuilt from them is the stored head. The first problem is named by seq.
+//!
+//! Ids are not checked for uniqueness on their own: a row inside `1..=head` must hold the
+//! entry of its own seq and hash into the stored tree, so a second row with an existing id is
+//! either outside the range, a second row for one seq, or a changed row, each named here.
 
 use crate::model::{IndexedColumns, RawRow};
 use crate::{Store, StoreError};
-use chronicle_core::canonical;
 use chronicle_core::merkle::{Frontier, Hash};
+use chronicle_core::{Entry, canonical};
 use serde::Serialize;
 
 /// Rows read per round trip.
@@ -18,8 +23,10 @@ pub enum FailureKind {
     ContentChanged,
     /// A seq below the head's size has no row.
     RowMissing,
-    /// A row exists beyond the head's size.
+    /// A row exists beyond the head's size, or at a seq below 1.
     RowInserted,
+    /// Two rows hold the same seq.
+    RowDuplicated,
     /// A row holds the entry of another seq.
     OrderChanged,
     /// The row does not parse as an entry.
@@ -184,6 +191,15 @@ async fn verify_inner(
         // results are then taken in seq order, so the first failure named is the same.
         let checked = check_rows(&rows);
         for (i, row) in rows.iter().enumerate() {
+            // Rows come in seq order, so a second row for a seq follows the first.
+            if row.seq + 1 == expected {
+                return Ok(fail(
+                    &frontier,
+                    row.seq,
+                    FailureKind::RowDuplicated,
+                    format!("two rows hold seq {}", row.seq),
+                ));
+            }
             if row.seq != expected {
                 return Ok(fail(
                     &frontier,
@@ -227,25 +243,9 @@ async fn verify_inner(
             ),
         ));
     }
-    // A row past the head is legitimate only if a newer head covers it: the head and the rows
-    // are written in one transaction, so reading the row first and the head second settles it.
-    if let Some(extra) = store
-        .rows(head.tree_size + 1, head.tree_size + 1)
-        .await?
-        .first()
-    {
-        let now = store.head().await?;
-        if extra.seq > now.tree_size {
-            return Ok(fail(
-                &frontier,
-                extra.seq,
-                FailureKind::RowInserted,
-                format!(
-                    "row {} is beyond the head's tree size {}",
-                    extra.seq, now.tree_size
-                ),
-            ));
-        }
+    if let Some(failure) = stray_row(store, head.tree_size).await? {
+        let (seq, detail) = failure;
+        return Ok(fail(&frontier, seq, FailureKind::RowInserted, detail));
     }
     if frontier.root() != head.root {
         return Ok(fail(
@@ -261,6 +261,48 @@ async fn verify_inner(
         root: frontier.root(),
         failure: None,
     })
+}
+
+/// A row outside `1..=tree_size` (the seq to name, and why), found from the extremes of the
+/// stored seqs rather than by reading rows: a forged row may sit anywhere, at 100000 past a
+/// head of 60 just as well as right after it, and with or without a gap. A row past
+/// `tree_size` is legitimate only if a newer head covers it (a live server appends while we
+/// verify): the head and the rows it covers are written in one transaction, so reading the
+/// rows' extent first and the head second settles it.
+async fn stray_row(store: &dyn Store, tree_size: u64) -> Result<Option<(u64, String)>, StoreError> {
+    let extent = store.seq_extent(tree_size).await?;
+    if let Some(min) = extent.min.filter(|&m| m < 1) {
+        return Ok(Some((0, format!("a row holds seq {min}; seqs start at 1"))));
+    }
+    let (Some(first), Some(max)) = (extent.first_after, extent.max) else {
+        return Ok(None);
+    };
+    let now = store.head().await?.tree_size;
+    let beyond = |seq: i64| u64::try_from(seq).is_ok_and(|s| s > now);
+    if !beyond(max) {
+        return Ok(None);
+    }
+    // The first row past the head we verified, unless newer entries covered it meanwhile;
+    // then the highest row, which nothing covers.
+    let named = if beyond(first) { first } else { max };
+    let named = u64::try_from(named).unwrap_or(u64::MAX);
+    Ok(Some((
+        named,
+        format!("row {named} is beyond the head's tree size {now}"),
+    )))
+}
+
+/// An entry read from the row of `seq`, refused when its bytes say it is another seq's: a
+/// read path must not serve a copied row under the seq the copy claims.
+pub fn same_seq(seq: i64, entry: Entry) -> Result<Entry, StoreError> {
+    if i64::try_from(entry.seq).ok() == Some(seq) {
+        Ok(entry)
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "the row of seq {seq} holds the entry of seq {}",
+            entry.seq
+        )))
+    }
 }
 
 fn column_diff(want: &IndexedColumns, got: &IndexedColumns) -> String {

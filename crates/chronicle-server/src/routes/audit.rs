@@ -6,7 +6,7 @@ use crate::auth::{Caller, Role};
 use crate::context::Ctx;
 use crate::dto::{EntryList, EventRequest, Problem, Summary, SummaryGroup};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Params, Path, seq_cursor};
+use crate::extract::{Json, LedgerCursor, Params, Path, ledger_cursor};
 use crate::filter::EntryFilter;
 use crate::routes::entities::next_page;
 use axum::Router;
@@ -164,17 +164,43 @@ pub async fn search(
         })
         .unwrap_or_default();
     let limit = params.limit(state.config.default_page_size, state.config.max_page_size);
-    query.cursor = params.seq_cursor();
+    let cursor = params.ledger_cursor();
     params.finish()?;
-    query.limit = limit + 1;
-    let mut entries = state.store.search(&query).await?;
-    let next_cursor = next_page(&mut entries, limit, |e| seq_cursor(e.seq));
+    let (mut entries, next_cursor) = entry_page(&state, query, limit, cursor).await?;
     record_access(&state, ctx, &uri, "searched entries", Some(entries.len())).await?;
     mask_entries(&state, &caller, &mut entries);
     Ok(axum::Json(EntryList {
         entries,
         next_cursor,
     }))
+}
+
+/// One page of entries matching `query` in its order: `limit` of them after the cursor, and
+/// the cursor of the next page. The listing is bounded by the head the first page saw (read
+/// here when there is no cursor, carried in every cursor after), so a client paging through
+/// the whole log reaches its end even while entries keep arriving — its own reads' `access`
+/// entries among them.
+pub(crate) async fn entry_page(
+    state: &AppState,
+    mut query: EntryQuery,
+    limit: usize,
+    cursor: Option<LedgerCursor>,
+) -> ApiResult<(Vec<Entry>, Option<String>)> {
+    let bound = match cursor {
+        Some(c) => c.bound,
+        None => state.store.head().await?.tree_size,
+    };
+    query.cursor = cursor.map(|c| c.after);
+    query.max_seq = Some(query.max_seq.map_or(bound, |m| m.min(bound)));
+    query.limit = limit + 1;
+    let mut entries = state.store.search(&query).await?;
+    let next = next_page(&mut entries, limit, |e| {
+        ledger_cursor(LedgerCursor {
+            after: e.seq,
+            bound,
+        })
+    });
+    Ok((entries, next))
 }
 
 /// One entry by id.

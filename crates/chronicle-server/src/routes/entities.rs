@@ -14,7 +14,7 @@ use crate::dto::{
     CreateEntity, DeleteResponse, EntityList, EntityResponse, EntryList, WriteEntity,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Params, Path, check_entity_path, seq_cursor, text_cursor};
+use crate::extract::{Json, Params, Path, check_entity_path, text_cursor};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -281,7 +281,7 @@ pub async fn history(
     let access_ctx = ctx.clone();
     let field = params.pointer("field");
     let limit = params.limit(state.config.default_page_size, state.config.max_page_size);
-    let cursor = params.seq_cursor();
+    let cursor = params.ledger_cursor();
     params.finish()?;
     check_entity_path(&entity_type, Some(&id))?;
     if state.store.entity(&entity_type, &id).await?.is_none() {
@@ -291,13 +291,10 @@ pub async fn history(
         entity_type: Some(entity_type.clone()),
         entity_id: Some(id.clone()),
         field,
-        cursor,
         order: Order::Asc,
-        limit: limit + 1,
         ..EntryQuery::default()
     };
-    let mut entries = state.store.search(&query).await?;
-    let next_cursor = next_page(&mut entries, limit, |e| seq_cursor(e.seq));
+    let (mut entries, next_cursor) = super::audit::entry_page(&state, query, limit, cursor).await?;
     audit_read(
         &state,
         ctx,

@@ -23,7 +23,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/ledger/proof/consistency", get(consistency))
 }
 
-/// Stored leaves with seq in `[start, end]`, at most 1000, as they are on disk.
+/// Stored leaves with seq in `[start, end]` and within the tree head, at most 1000, as they
+/// are on disk.
 #[utoipa::path(get, path = "/v1/ledger/leaves", tag = "ledger",
     params(("start" = u64, Query, description = "First seq (from 1)"),
            ("end" = u64, Query, description = "Last seq, inclusive; at most start + 999")),
@@ -53,7 +54,14 @@ pub async fn leaves(
             "start and end are required",
         ));
     };
-    let rows = state.store.rows(start, end).await?;
+    // `rows` is raw (verifiers must see rows past the head); what is served stops at the
+    // head, so a row forged beyond it is never handed out as a leaf.
+    let head = state.store.head().await?.tree_size;
+    let rows = if start > head {
+        Vec::new()
+    } else {
+        state.store.rows(start, end.min(head)).await?
+    };
     let leaves = rows
         .into_iter()
         .map(|r| Leaf {

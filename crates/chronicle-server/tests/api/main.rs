@@ -28,6 +28,7 @@ macro_rules! backend_tests {
     };
 }
 
+mod access;
 mod alerts;
 mod audit;
 mod bad_input;

@@ -5,8 +5,8 @@ use chronicle_core::schema::Schema;
 use chronicle_core::{EntityState, Entry};
 use chronicle_server::ServerConfig;
 use chronicle_store::{
-    EntryQuery, Group, GroupBy, LedgerHead, RawRow, Store, StoreError, StoreStats, WriteRequest,
-    WriteResponse,
+    EntryQuery, Group, GroupBy, LedgerHead, RawRow, SeqExtent, Store, StoreError, StoreStats,
+    WriteRequest, WriteResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -252,6 +252,9 @@ impl Store for FailingStore {
         Err((self.fail)())
     }
     async fn rows(&self, _: u64, _: u64) -> Result<Vec<RawRow>, StoreError> {
+        Err((self.fail)())
+    }
+    async fn seq_extent(&self, _: u64) -> Result<SeqExtent, StoreError> {
         Err((self.fail)())
     }
     async fn node(&self, _: u8, _: u64) -> Result<Option<Hash>, StoreError> {
