@@ -82,7 +82,14 @@ pub fn router(api: Router, config: WebConfig) -> Router {
         .route("/events", get(pages::events::events))
         .route("/entries/{id}", get(pages::entries::entry))
         .route("/entities/{type}/{id}", get(pages::entities::entity))
-        // SLICE3
+        .route("/rollbacks", get(pages::rollbacks::list))
+        .route(
+            "/rollbacks/new",
+            get(pages::rollbacks::new).post(pages::rollbacks::request),
+        )
+        .route("/rollbacks/{id}", get(pages::rollbacks::show))
+        .route("/rollbacks/{id}/{action}", post(pages::rollbacks::act))
+        // SLICE4
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn(layout::security_headers))
         .with_state(state)

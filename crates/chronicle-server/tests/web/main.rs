@@ -5,16 +5,21 @@
 /// authentication on and the users of [`support::USERS`].
 macro_rules! web_tests {
     ($($name:ident),* $(,)?) => {
-        web_tests!(@backend sqlite, Sqlite; $($name),*);
-        web_tests!(@backend postgres, Postgres; $($name),*);
+        web_tests!(options = Default::default(); $($name),*);
     };
-    (@backend $module:ident, $variant:ident; $($name:ident),*) => {
+    (options = $options:expr; $($name:ident),* $(,)?) => {
+        web_tests!(@backend sqlite, Sqlite, $options; $($name),*);
+        web_tests!(@backend postgres, Postgres, $options; $($name),*);
+    };
+    (@backend $module:ident, $variant:ident, $options:expr; $($name:ident),*) => {
         mod $module {
+            #[allow(unused_imports)]
+            use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     let backend = crate::helpers::Backend::$variant;
-                    if let Some(app) = crate::support::spawn_web(backend, Default::default()).await {
+                    if let Some(app) = crate::support::spawn_web(backend, $options).await {
                         super::$name(app).await;
                     }
                 }
@@ -29,5 +34,7 @@ macro_rules! web_tests {
 mod helpers;
 
 mod pages;
+mod rollbacks;
+mod rollbacks_approval;
 mod sessions;
 mod support;

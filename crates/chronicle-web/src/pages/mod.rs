@@ -5,6 +5,7 @@ pub mod entries;
 pub mod events;
 pub mod feed;
 pub mod login;
+pub mod rollbacks;
 
 use crate::api::{Call, Client, Failure};
 use crate::layout::{entity_link, time};
