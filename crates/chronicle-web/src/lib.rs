@@ -89,7 +89,9 @@ pub fn router(api: Router, config: WebConfig) -> Router {
         )
         .route("/rollbacks/{id}", get(pages::rollbacks::show))
         .route("/rollbacks/{id}/{action}", post(pages::rollbacks::act))
-        // SLICE4
+        .route("/snapshots", get(pages::ledger::snapshots))
+        .route("/alerts", get(pages::ledger::alerts))
+        .route("/ledger", get(pages::ledger::ledger))
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn(layout::security_headers))
         .with_state(state)

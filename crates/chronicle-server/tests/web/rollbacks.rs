@@ -2,8 +2,8 @@
 //! CSRF rule, each checked against what the API then shows.
 
 use crate::helpers::expect_json;
-use crate::support::{WebApp, location};
-use reqwest::{Method, StatusCode};
+use crate::support::{Visitor, WebApp, location};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 web_tests!(
@@ -49,6 +49,17 @@ pub fn preview_path(entry: &Value) -> String {
     )
 }
 
+/// Posts the request form of a preview of `entry` (strict, reason "wrong price").
+pub async fn request_previewed(v: &mut Visitor<'_>, preview: &str, entry: &Value) -> Response {
+    let fields = [
+        ("kind", "entry"),
+        ("entry_id", entry["id"].as_str().unwrap()),
+        ("strategy", "strict"),
+        ("reason", "wrong price"),
+    ];
+    v.submit("/rollbacks/new", preview, &fields).await
+}
+
 async fn an_operator_previews_and_runs_a_rollback_of_an_entry_and_the_entity_is_restored(
     web: WebApp,
 ) {
@@ -68,18 +79,7 @@ async fn an_operator_previews_and_runs_a_rollback_of_an_entry_and_the_entity_is_
     assert!(preview.contains("No approval needed"), "{preview}");
     assert_eq!(rollbacks(&web).await.len(), 0, "a preview writes nothing");
 
-    let res = otto
-        .submit(
-            "/rollbacks/new",
-            &preview,
-            &[
-                ("kind", "entry"),
-                ("entry_id", entry["id"].as_str().unwrap()),
-                ("strategy", "strict"),
-                ("reason", "wrong price"),
-            ],
-        )
-        .await;
+    let res = request_previewed(&mut otto, &preview, &entry).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let at = location(&res);
     let record = &rollbacks(&web).await[0];

@@ -1,7 +1,7 @@
 //! A rollback that needs approval: requested in the dashboard by an operator, approved by an
 //! approver (never by the requester), then run.
 
-use crate::rollbacks::{mistake, preview_path, price, rollbacks};
+use crate::rollbacks::{mistake, preview_path, price, request_previewed, rollbacks};
 use crate::support::{Options, WebApp, location};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -16,18 +16,7 @@ async fn a_rollback_needing_approval_runs_once_a_second_user_approves_it(web: We
     let mut otto = web.signed_in("otto").await;
     let preview = otto.page(&preview_path(&entry)).await;
     assert!(preview.contains("Needs approval"), "{preview}");
-    let res = otto
-        .submit(
-            "/rollbacks/new",
-            &preview,
-            &[
-                ("kind", "entry"),
-                ("entry_id", entry["id"].as_str().unwrap()),
-                ("strategy", "strict"),
-                ("reason", "wrong price"),
-            ],
-        )
-        .await;
+    let res = request_previewed(&mut otto, &preview, &entry).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let at = location(&res);
     assert_eq!(rollbacks(&web).await[0]["status"], "awaiting_approval");

@@ -4,6 +4,7 @@ pub mod entities;
 pub mod entries;
 pub mod events;
 pub mod feed;
+pub mod ledger;
 pub mod login;
 pub mod rollbacks;
 
