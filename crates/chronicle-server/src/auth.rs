@@ -126,6 +126,24 @@ pub enum Permission {
     Erase,
 }
 
+impl Permission {
+    /// Every permission, for `GET /v1/whoami`'s list.
+    pub const ALL: [Permission; 12] = [
+        Permission::Public,
+        Permission::LedgerRead,
+        Permission::EntityRead,
+        Permission::EntityWrite,
+        Permission::EventWrite,
+        Permission::AuditRead,
+        Permission::RollbackRequest,
+        Permission::RollbackApprove,
+        Permission::SnapshotWrite,
+        Permission::AlertAdmin,
+        Permission::TokenAdmin,
+        Permission::Erase,
+    ];
+}
+
 /// Who is calling, as the guard established it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Caller {

@@ -22,6 +22,8 @@
 //! - [`openapi`]: the OpenAPI document generated from the handlers' annotations.
 //! - `routes/rollbacks.rs`, `routes/snapshots.rs`: the rollback engine
 //!   (`chronicle-engine`) over HTTP.
+//! - The dashboard (`chronicle-web`) is merged into [`router`] at `/`; it calls the API
+//!   router in process.
 //!
 //! *Invariant:* a rejected request writes nothing: every check on input runs before the one
 //! [`Store::write`] call a handler makes.
@@ -73,6 +75,8 @@ pub struct ServerConfig {
     pub auth: auth::AuthSettings,
     /// Patterns replaced before anything is stored (card numbers, national ids, ...).
     pub redactor: chronicle_core::redact::Redactor,
+    /// The dashboard (its trusted proxies are `trusted_proxies`).
+    pub web: chronicle_web::WebConfig,
 }
 
 /// The stream: how the ledger is followed and how many may listen.
@@ -171,6 +175,7 @@ impl Default for ServerConfig {
                 &chronicle_core::redact::RedactionRule::builtin(),
             )
             .expect("the built-in redaction rules compile"),
+            web: chronicle_web::WebConfig::default(),
         }
     }
 }
@@ -225,12 +230,18 @@ impl AppState {
     }
 }
 
-/// The whole API. Outside the routes: queries that do not decode are refused on every route,
-/// and an error answer without a body gets a problem document.
+/// The whole API under `/v1` (and the operational routes), and the dashboard at `/`. Outside
+/// the API's routes: queries that do not decode are refused, and an error answer without a
+/// body gets a problem document. The dashboard is handed the API router itself and calls it in
+/// process for everything it shows or does, so every dashboard action passes the API's guard
+/// with the session's token; its own routes check the session.
 pub fn router(state: AppState) -> Router {
-    routes::router(state)
+    let api = routes::router(state.clone())
         .layer(axum::middleware::from_fn(edge::refuse_undecodable_query))
-        .layer(axum::middleware::from_fn(edge::problem_for_bare_errors))
+        .layer(axum::middleware::from_fn(edge::problem_for_bare_errors));
+    let mut web = state.config.web.clone();
+    web.trusted_proxies = state.config.trusted_proxies.clone();
+    api.clone().merge(chronicle_web::router(api, web))
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, then ends the streams and

@@ -10,7 +10,7 @@ use crate::dto::Problem;
 use crate::error::PROBLEM_JSON;
 use crate::routes::{
     alerts, audit, batch, checkpoints, entities, ledger, ops, rollbacks, snapshots, stream,
-    subjects, tokens,
+    subjects, tokens, whoami,
 };
 use axum::http::Method;
 use serde_json::Value;
@@ -37,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         alerts::create_rule, alerts::list_rules, alerts::delete_rule, alerts::list_alerts,
         tokens::create, tokens::list, tokens::revoke,
         subjects::erase,
+        whoami::whoami,
     ),
     components(schemas(Problem)),
     modifiers(&CommonErrors),

@@ -53,6 +53,8 @@ pub const RULES: &[(&str, &str, Permission)] = &[
     ("GET", "/v1/tokens", P::TokenAdmin),
     ("DELETE", "/v1/tokens/{id}", P::TokenAdmin),
     ("POST", "/v1/subjects/{subject}/erase", P::Erase),
+    // Every role holds EntityRead, so any valid token may ask who it is.
+    ("GET", "/v1/whoami", P::EntityRead),
 ];
 
 /// What the guard does with a routed request.

@@ -13,6 +13,7 @@ pub mod snapshots;
 pub mod stream;
 pub mod subjects;
 pub mod tokens;
+pub mod whoami;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -42,6 +43,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(alerts::routes())
         .merge(tokens::routes())
         .merge(subjects::routes())
+        .merge(whoami::routes())
         // Every routed request (and only those: the fallbacks answer anyone) passes the guard.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
