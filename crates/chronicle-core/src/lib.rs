@@ -11,6 +11,8 @@
 //! - [`schema`]: the optional schema file: field types, sensitivity, impact, relationships.
 //! - [`write`]: planning one entity operation against the entity's current state.
 //! - [`replay`]: rebuilding an entity at a version or time from its entries.
+//! - [`source`]: provenance (`metadata.source`) of imported data, and the checks of a
+//!   write's metadata.
 //! - [`limits`]: bounds on input (JSON depth, id lengths).
 //! - [`timefmt`]: the one timestamp format used in hashes and on the wire.
 //!
@@ -28,6 +30,7 @@ pub mod redact;
 pub mod replay;
 pub mod rollback;
 pub mod schema;
+pub mod source;
 pub mod timefmt;
 pub mod write;
 

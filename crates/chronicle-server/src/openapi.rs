@@ -6,8 +6,8 @@
 use crate::dto::Problem;
 use crate::error::PROBLEM_JSON;
 use crate::routes::{
-    alerts, audit, batch, checkpoints, entities, ledger, ops, rollbacks, snapshots, stream,
-    subjects, tokens,
+    alerts, audit, batch, checkpoints, entities, ledger, lineage, ops, rollbacks, snapshots,
+    stream, subjects, tokens,
 };
 use axum::http::Method;
 use serde_json::Value;
@@ -34,6 +34,7 @@ use utoipa::{Modify, OpenApi};
         alerts::create_rule, alerts::list_rules, alerts::delete_rule, alerts::list_alerts,
         tokens::create, tokens::list, tokens::revoke,
         subjects::erase,
+        lineage::graph, lineage::impact, lineage::provenance,
     ),
     components(schemas(Problem)),
     modifiers(&CommonErrors),

@@ -53,6 +53,9 @@ pub const RULES: &[(&str, &str, Permission)] = &[
     ("GET", "/v1/tokens", P::TokenAdmin),
     ("DELETE", "/v1/tokens/{id}", P::TokenAdmin),
     ("POST", "/v1/subjects/{subject}/erase", P::Erase),
+    ("GET", "/v1/lineage/{type}/{id}", P::LineageRead),
+    ("GET", "/v1/lineage/{type}/{id}/impact", P::LineageRead),
+    ("GET", "/v1/entities/{type}/{id}/provenance", P::LineageRead),
 ];
 
 /// What the guard does with a routed request.

@@ -37,6 +37,7 @@ mod concurrency;
 mod entities;
 mod helpers;
 mod ledger;
+mod lineage;
 mod ops;
 mod rollbacks;
 mod security;
