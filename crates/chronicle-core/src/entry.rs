@@ -42,6 +42,13 @@ pub struct RequestContext {
     /// the reserved entity types that start with `_`. Never set from HTTP input.
     #[serde(skip)]
     pub system: bool,
+    /// The client's `metadata` for each entity operation of the request, by index (a single
+    /// write has one); an operation without one gets `{}`. It rides with the context rather
+    /// than in each operation so that the many callers that build operations (the rollback
+    /// engine, the demo, tests) need not know of it. Checked at the edge
+    /// (`source::check_metadata`).
+    #[serde(skip)]
+    pub op_metadata: Vec<Value>,
 }
 
 #[derive(

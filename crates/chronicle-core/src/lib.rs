@@ -12,6 +12,8 @@
 //! - [`write`]: planning one entity operation against the entity's current state.
 //! - [`replay`]: rebuilding an entity at a version or time from its entries.
 //! - [`json_text`]: what parsing would hide in request text: duplicate keys, inexact numbers.
+//! - [`source`]: provenance (`metadata.source`) of imported data, and the checks of a
+//!   write's metadata.
 //! - [`limits`]: bounds on input (JSON depth, id lengths).
 //! - [`timefmt`]: the one timestamp format used in hashes and on the wire.
 //!
@@ -30,6 +32,7 @@ pub mod redact;
 pub mod replay;
 pub mod rollback;
 pub mod schema;
+pub mod source;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timefmt;

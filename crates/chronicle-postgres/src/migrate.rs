@@ -35,6 +35,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "subject_keys",
         sql: include_str!("../migrations/0003_subject_keys.sql"),
     },
+    Migration {
+        version: 4,
+        name: "source",
+        sql: include_str!("../migrations/0004_source.sql"),
+    },
 ];
 
 /// What a migration run found and did.

@@ -17,6 +17,7 @@
 //! | `transaction_id` | `entries_by_transaction (transaction_id, seq)` |
 //! | `rollback_id` | `entries_by_rollback (rollback_id, seq)` |
 //! | `field`, `tag` | `entries_by_term` (GIN on `chronicle_search_terms(canonical)`) |
+//! | `source_system`, `source_record_id`, `import_id` | `entries_by_source` (GIN on `chronicle_source_terms(canonical)`) |
 //! | `q` | none: a filter on the rows the other conditions select |
 //! | entry by id | `entries_by_id (id)` |
 
@@ -108,6 +109,20 @@ fn push_filters(b: &mut QueryBuilder<Postgres>, q: &EntryQuery, text_search: Tex
     if let Some(tag) = &q.tag {
         b.push(" AND chronicle_search_terms(canonical) @> ");
         b.push_bind(vec![format!("t:{tag}")]);
+        b.push("::text[]");
+    }
+    let source_terms: Vec<String> = [
+        ("s:", &q.source_system),
+        ("r:", &q.source_record_id),
+        ("i:", &q.import_id),
+    ]
+    .into_iter()
+    .filter_map(|(prefix, v)| v.as_ref().map(|v| format!("{prefix}{v}")))
+    .collect();
+    if !source_terms.is_empty() {
+        // Exact: every term present means every given member equals (see migration 4).
+        b.push(" AND chronicle_source_terms(canonical) @> ");
+        b.push_bind(source_terms);
         b.push("::text[]");
     }
     if let Some(text) = &q.q {

@@ -68,6 +68,10 @@ impl Role {
         use Permission as P;
         match self {
             Role::Admin => true,
+            // Lineage (what depends on what across the whole ledger) is for the people who
+            // run and audit the system, not for applications.
+            Role::Operator if permission == P::LineageRead => true,
+            Role::Auditor if permission == P::LineageRead => true,
             Role::Operator | Role::Service => matches!(
                 permission,
                 P::Public
@@ -124,6 +128,8 @@ pub enum Permission {
     TokenAdmin,
     /// GDPR erasure of a subject.
     Erase,
+    /// Lineage graphs, impact and field provenance.
+    LineageRead,
 }
 
 impl Permission {

@@ -112,6 +112,7 @@ pub fn context_from_headers(
         rollback_id: None,
         at: None,
         system: false,
+        op_metadata: Vec::new(),
     };
     if errors.is_empty() {
         Ok(context)

@@ -18,6 +18,10 @@ pub struct CreateEntity {
     pub id: Option<String>,
     #[schema(value_type = Object)]
     pub data: Value,
+    /// Recorded in the entry's `metadata`; `source: {system, record_id?, import_id?}` says
+    /// where the data came from (provenance, see lineage).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
 }
 
 /// `PATCH` (a JSON Merge Patch in `data`) and `PUT` (the whole new data).
@@ -28,6 +32,10 @@ pub struct WriteEntity {
     pub data: Value,
     /// Refuse with 409 unless the entity is at this version (same as `If-Match: "N"`).
     pub expected_version: Option<u64>,
+    /// Recorded in the entry's `metadata`; `source: {system, record_id?, import_id?}` says
+    /// where the data came from (provenance, see lineage).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
 }
 
 /// An entity, with what the write did when the answer is to a write.
@@ -85,6 +93,10 @@ pub struct OpRequest {
     #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
     pub expected_version: Option<u64>,
+    /// Recorded in the entry's `metadata`; `source: {system, record_id?, import_id?}` says
+    /// where the data came from (provenance, see lineage).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
 }
 
 /// `POST /v1/bulk`.

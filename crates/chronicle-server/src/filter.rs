@@ -45,6 +45,15 @@ pub struct EntryFilter {
     pub severity: Option<Severity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// Provenance: `metadata.source.system` of the entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_system: Option<String>,
+    /// `metadata.source.record_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_record_id: Option<String>,
+    /// `metadata.source.import_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<String>,
 }
 
 /// A check of one text value, as `chronicle_core::limits` writes them.
@@ -75,19 +84,25 @@ impl EntryFilter {
                 Severity::parse(s).ok_or_else(|| format!("unknown severity {s:?}"))
             }),
             tag: p.parse("tag", owned(limits::check_id)),
+            source_system: p.parse("source_system", owned(limits::check_id)),
+            source_record_id: p.parse("source_record_id", owned(limits::check_id)),
+            import_id: p.parse("import_id", owned(limits::check_id)),
         }
     }
 
     /// The checks [`EntryFilter::from_params`] makes, for a filter read from a JSON body;
     /// errors point under `prefix` (e.g. `/filter`).
     pub fn check(&self, prefix: &str) -> Vec<FieldError> {
-        let text_fields: [(&str, &Option<String>, Check); 6] = [
+        let text_fields: [(&str, &Option<String>, Check); 9] = [
             ("actor", &self.actor, limits::check_id),
             ("entity_type", &self.entity_type, check_type),
             ("entity_id", &self.entity_id, limits::check_id),
             ("correlation_id", &self.correlation_id, limits::check_id),
             ("field", &self.field, check_pointer),
             ("tag", &self.tag, limits::check_id),
+            ("source_system", &self.source_system, limits::check_id),
+            ("source_record_id", &self.source_record_id, limits::check_id),
+            ("import_id", &self.import_id, limits::check_id),
         ];
         text_fields
             .into_iter()
@@ -112,6 +127,9 @@ impl EntryFilter {
             field: self.field.clone(),
             severity: self.severity,
             tag: self.tag.clone(),
+            source_system: self.source_system.clone(),
+            source_record_id: self.source_record_id.clone(),
+            import_id: self.import_id.clone(),
             ..EntryQuery::default()
         }
     }
@@ -141,6 +159,26 @@ impl EntryFilter {
             && same(&self.severity, Some(&entry.severity))
             && self.tag.as_ref().is_none_or(|t| entry.tags.contains(t))
             && self.field.as_deref().is_none_or(|f| entry.touches_field(f))
+            && self.matches_source(entry)
+    }
+
+    /// The provenance filters, by `Source::of_metadata` (what the backends index).
+    fn matches_source(&self, entry: &Entry) -> bool {
+        if self.source_system.is_none()
+            && self.source_record_id.is_none()
+            && self.import_id.is_none()
+        {
+            return true;
+        }
+        let Some(source) = chronicle_core::source::Source::of_metadata(&entry.metadata) else {
+            return false;
+        };
+        fn same(want: &Option<String>, have: Option<&String>) -> bool {
+            want.as_ref().is_none_or(|w| have == Some(w))
+        }
+        same(&self.source_system, Some(&source.system))
+            && same(&self.source_record_id, source.record_id.as_ref())
+            && same(&self.import_id, source.import_id.as_ref())
     }
 }
 

@@ -9,8 +9,8 @@ mod constraints;
 use crate::dto::Problem;
 use crate::error::PROBLEM_JSON;
 use crate::routes::{
-    alerts, audit, batch, checkpoints, entities, ledger, ops, rollbacks, snapshots, stream,
-    subjects, tokens, whoami,
+    alerts, audit, batch, checkpoints, entities, ledger, lineage, ops, rollbacks, snapshots,
+    stream, subjects, tokens, whoami,
 };
 use axum::http::Method;
 use serde_json::Value;
@@ -38,6 +38,7 @@ use utoipa::{Modify, OpenApi};
         tokens::create, tokens::list, tokens::revoke,
         subjects::erase,
         whoami::whoami,
+        lineage::graph, lineage::impact, lineage::provenance,
     ),
     components(schemas(Problem)),
     modifiers(&CommonErrors),

@@ -12,6 +12,7 @@ use rusqlite::Connection;
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_subject_keys.sql"),
+    include_str!("../migrations/0003_source.sql"),
 ];
 
 /// Brings the database up to the newest version; returns the version it was at.

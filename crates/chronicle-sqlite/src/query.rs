@@ -81,6 +81,25 @@ impl Filter {
                 "EXISTS (SELECT 1 FROM json_each(entries.canonical, '$.tags') AS tg WHERE tg.value = {p})"
             ));
         }
+        if q.source_system.is_some() || q.source_record_id.is_some() || q.import_id.is_some() {
+            // The same condition as the partial indexes' (migration 3), so that they serve;
+            // then a source is what `Source::of_metadata` reads: one with a text `system`.
+            f.conditions
+                .push("instr(canonical, '\"source\":') > 0".to_owned());
+            f.conditions
+                .push("json_type(canonical, '$.metadata.source.system') = 'text'".to_owned());
+        }
+        for (path, value) in [
+            ("$.metadata.source.system", &q.source_system),
+            ("$.metadata.source.record_id", &q.source_record_id),
+            ("$.metadata.source.import_id", &q.import_id),
+        ] {
+            if let Some(value) = value {
+                let p = f.bind(value.clone());
+                f.conditions
+                    .push(format!("json_extract(canonical, '{path}') = {p}"));
+            }
+        }
         if let Some(text) = &q.q {
             let p = f.bind(text.to_lowercase());
             f.conditions.push(format!(

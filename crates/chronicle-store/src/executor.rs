@@ -135,7 +135,7 @@ pub async fn execute<T: LedgerTxn>(
     };
     match req.kind {
         WriteKind::Single(op) => {
-            let result = w.op(op, Links::default()).await?;
+            let result = w.op(op, 0, Links::default()).await?;
             Ok(Executed {
                 response: WriteResponse::Single(result),
                 keep: true,
@@ -190,6 +190,7 @@ impl<T: LedgerTxn> Writer<'_, T> {
     async fn op(
         &mut self,
         mut op: EntityOp,
+        index: usize,
         links: Links,
     ) -> Result<Result<OpOutcome, OpError>, StoreError> {
         if let Err(e) = check_identifiers(&mut op, self.ctx.system) {
@@ -213,7 +214,11 @@ impl<T: LedgerTxn> Writer<'_, T> {
             Err(e) => return Ok(Err(e)),
         };
         let mut state = planned.state;
-        let entry = match planned.draft {
+        let mut draft = planned.draft;
+        if let (Some(d), Some(m)) = (&mut draft, self.ctx.op_metadata.get(index)) {
+            d.metadata = m.clone();
+        }
+        let entry = match draft {
             Some(mut draft) if sealing => {
                 let plain = draft.clone();
                 let new_subject = self.schema.subject_of(&ty, &id, &state.data);
@@ -266,8 +271,8 @@ impl<T: LedgerTxn> Writer<'_, T> {
         };
         let requested = ops.len();
         let mut results = Vec::with_capacity(requested);
-        for op in ops {
-            let result = self.op(op, links).await?;
+        for (index, op) in ops.into_iter().enumerate() {
+            let result = self.op(op, index, links).await?;
             let failed = result.is_err();
             results.push(result);
             if failed && atomic {

@@ -107,6 +107,11 @@ pub struct EntryQuery {
     pub tag: Option<String>,
     /// Case-insensitive text in reason or summary.
     pub q: Option<String>,
+    /// Provenance: `metadata.source.system`, `.record_id` and `.import_id` (see
+    /// `chronicle_core::source`).
+    pub source_system: Option<String>,
+    pub source_record_id: Option<String>,
+    pub import_id: Option<String>,
     /// Keyset cursor: entries after this seq in the query's order.
     pub cursor: Option<u64>,
     /// Only entries with seq <= this (as-of reads by version).

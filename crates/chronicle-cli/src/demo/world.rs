@@ -344,6 +344,7 @@ impl World {
             rollback_id: None,
             at: Some(self.clock),
             system: false,
+            op_metadata: Vec::new(),
         }
     }
 

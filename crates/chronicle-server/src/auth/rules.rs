@@ -55,6 +55,9 @@ pub const RULES: &[(&str, &str, Permission)] = &[
     ("POST", "/v1/subjects/{subject}/erase", P::Erase),
     // Every role holds EntityRead, so any valid token may ask who it is.
     ("GET", "/v1/whoami", P::EntityRead),
+    ("GET", "/v1/lineage/{type}/{id}", P::LineageRead),
+    ("GET", "/v1/lineage/{type}/{id}/impact", P::LineageRead),
+    ("GET", "/v1/entities/{type}/{id}/provenance", P::LineageRead),
 ];
 
 /// What the guard does with a routed request.

@@ -50,7 +50,7 @@ pub async fn bulk(
 ) -> ApiResult<axum::Json<BulkResponse>> {
     params.finish()?;
     let atomic = body.atomic.unwrap_or(true);
-    let ops = to_ops(body.operations)?;
+    let (ops, ctx) = to_ops(body.operations, ctx)?;
     let (bulk_id, results, entry) =
         run_batch(&state, ctx, &caller, WriteKind::Bulk { ops, atomic }).await?;
     Ok(axum::Json(BulkResponse {
@@ -75,7 +75,7 @@ pub async fn transaction(
     Json(body): Json<TransactionRequest>,
 ) -> ApiResult<axum::Json<TransactionResponse>> {
     params.finish()?;
-    let ops = to_ops(body.operations)?;
+    let (ops, ctx) = to_ops(body.operations, ctx)?;
     let (transaction_id, results, entry) =
         run_batch(&state, ctx, &caller, WriteKind::Transaction { ops }).await?;
     Ok(axum::Json(TransactionResponse {
@@ -190,8 +190,12 @@ fn refused_batch(results: Vec<Result<OpOutcome, OpError>>, requested: usize) -> 
         )
 }
 
-/// Checks each operation's shape and turns it into an engine operation.
-fn to_ops(ops: Vec<OpRequest>) -> ApiResult<Vec<EntityOp>> {
+/// Checks each operation's shape and turns it into an engine operation; each operation's
+/// metadata goes into the context, by index.
+fn to_ops(
+    ops: Vec<OpRequest>,
+    mut ctx: chronicle_core::RequestContext,
+) -> ApiResult<(Vec<EntityOp>, chronicle_core::RequestContext)> {
     if ops.is_empty() {
         return Err(ApiError::invalid_field(
             "/operations",
@@ -206,7 +210,15 @@ fn to_ops(ops: Vec<OpRequest>) -> ApiResult<Vec<EntityOp>> {
     }
     let mut errors = Vec::new();
     let mut out = Vec::with_capacity(ops.len());
+    let mut metadata = Vec::with_capacity(ops.len());
     for (i, op) in ops.into_iter().enumerate() {
+        if let Some(m) = &op.metadata {
+            errors.extend(chronicle_core::source::check_metadata(
+                m,
+                &format!("/operations/{i}/metadata"),
+            ));
+        }
+        metadata.push(op.metadata.unwrap_or_else(|| json!({})));
         let at = |field: &str| format!("/operations/{i}/{field}");
         let mut err =
             |field: &str, message: String| errors.push(FieldError::new(at(field), message));
@@ -261,7 +273,10 @@ fn to_ops(ops: Vec<OpRequest>) -> ApiResult<Vec<EntityOp>> {
         });
     }
     if errors.is_empty() {
-        Ok(out)
+        if metadata.iter().any(|m| m != &json!({})) {
+            ctx.op_metadata = metadata;
+        }
+        Ok((out, ctx))
     } else {
         Err(ApiError::invalid(errors))
     }

@@ -5,7 +5,8 @@
 //! that its version stays visible; writes other than create and replace answer 404 for it.
 
 use super::{
-    audit_read, etag, expected_version, mask_entity, mask_entries, record_access, unexpected, write,
+    audit_read, etag, expected_version, mask_entity, mask_entries, record_access, unexpected,
+    with_metadata, write,
 };
 use crate::AppState;
 use crate::auth::Caller;
@@ -55,6 +56,7 @@ pub async fn create(
     if let Some(Err(m)) = body.id.as_deref().map(limits::check_id) {
         return Err(ApiError::invalid_field("/id", m));
     }
+    let ctx = with_metadata(ctx, body.metadata)?;
     let op = EntityOp::Create {
         entity_type,
         id: body.id,
@@ -144,6 +146,7 @@ pub async fn update(
     params.finish()?;
     check_entity_path(&entity_type, Some(&id))?;
     let expected = expected_version(&headers, body.expected_version, "/expected_version")?;
+    let ctx = with_metadata(ctx, body.metadata)?;
     let op = EntityOp::Update {
         entity_type,
         id,
@@ -174,6 +177,7 @@ pub async fn replace(
     params.finish()?;
     check_entity_path(&entity_type, Some(&id))?;
     let expected = expected_version(&headers, body.expected_version, "/expected_version")?;
+    let ctx = with_metadata(ctx, body.metadata)?;
     let op = EntityOp::Replace {
         entity_type,
         id,

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod checkpoints;
 pub mod entities;
 pub mod ledger;
+pub mod lineage;
 pub mod ops;
 pub mod rollbacks;
 pub mod snapshots;
@@ -44,6 +45,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(tokens::routes())
         .merge(subjects::routes())
         .merge(whoami::routes())
+        .merge(lineage::routes())
         // Every routed request (and only those: the fallbacks answer anyone) passes the guard.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -93,6 +95,22 @@ pub(crate) async fn write(
     Ok(response)
 }
 
+/// The context of a single entity write carrying the client's `metadata` (checked: an
+/// object, with a well-formed `source` if any).
+pub(crate) fn with_metadata(
+    mut context: RequestContext,
+    metadata: Option<Value>,
+) -> ApiResult<RequestContext> {
+    if let Some(m) = metadata {
+        let errors = chronicle_core::source::check_metadata(&m, "/metadata");
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        context.op_metadata = vec![m];
+    }
+    Ok(context)
+}
+
 /// Records an event (an entry that changes no entity) through [`write`].
 pub(crate) async fn write_event(
     state: &AppState,
@@ -136,6 +154,11 @@ fn redact(
             Op::Delete { .. } => {}
         }
     };
+    // Metadata is client input stored in the entry like the data it describes.
+    context
+        .op_metadata
+        .iter_mut()
+        .for_each(|m| redactor.value(m));
     match kind {
         WriteKind::Single(op) => op_value(op),
         WriteKind::Bulk { ops, .. } | WriteKind::Transaction { ops } => {

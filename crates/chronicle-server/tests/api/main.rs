@@ -40,6 +40,7 @@ mod entities;
 mod fidelity;
 mod helpers;
 mod ledger;
+mod lineage;
 mod openapi_contract;
 mod ops;
 mod rollbacks;

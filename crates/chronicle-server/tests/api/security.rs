@@ -98,6 +98,7 @@ fn expected_roles(permission: &str) -> &'static [&'static str] {
         }
         "RollbackApprove" => &["admin", "approver"],
         "AlertAdmin" | "TokenAdmin" | "Erase" => &["admin"],
+        "LineageRead" => &["admin", "operator", "auditor"],
         other => panic!("the matrix has no line for permission {other}"),
     }
 }
