@@ -7,6 +7,7 @@
 //!   operations and transactions), `audit` (events, search, summary), `ledger` (tree head and
 //!   leaves), `ops` (health, readiness, metrics, OpenAPI), `stream` (Server-Sent Events),
 //!   `alerts` (alert rules and fired alerts), `subjects` (GDPR erasure).
+//! - [`access`]: reads of the audit trail, recorded per credential, route and window.
 //! - [`hub`]: the one ledger tailer per process and the broadcast of committed entries.
 //! - [`integrity`]: the readiness signal raised by a failed verification.
 //! - [`subscription`]: one subscriber's gap-free, duplicate-free view (ledger replay + live).
@@ -24,6 +25,7 @@
 //! *Invariant:* a rejected request writes nothing: every check on input runs before the one
 //! [`Store::write`] call a handler makes.
 
+pub mod access;
 pub mod alerts;
 pub mod auth;
 pub mod context;
@@ -190,6 +192,8 @@ pub struct AppState {
     pub(crate) auth_failures: Arc<auth::guard::Windows>,
     /// Forbidden attempts per credential and route (one `security` entry per window).
     pub(crate) forbidden: Arc<auth::guard::Windows>,
+    /// Reads of the audit trail per credential and route (see [`access`]).
+    pub(crate) access: Arc<access::Windows>,
 }
 
 impl AppState {
@@ -212,6 +216,7 @@ impl AppState {
             integrity: integrity::Integrity::default(),
             auth_failures: Arc::default(),
             forbidden: Arc::default(),
+            access: Arc::default(),
             signer: Arc::new(signer),
             engine,
             store,
@@ -249,7 +254,9 @@ pub async fn run(
         tokio::spawn(hub.clone().tail(state.store.clone(), poll)),
         tokio::spawn(alerts::task::evaluate(state.clone())),
         tokio::spawn(integrity::watch(state.clone())),
+        tokio::spawn(access::sweep(state.clone())),
     ];
+    let last = state.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     // Streams never end by themselves: closing the hub ends them, so that graceful shutdown
     // does not wait for subscribers forever.
@@ -263,5 +270,7 @@ pub async fn run(
     for task in tasks {
         task.abort();
     }
+    // Reads counted in windows still open are summed up before the process goes.
+    access::flush(&last, None).await;
     served
 }

@@ -4,9 +4,7 @@
 //! A deleted entity is still answered by `GET` (with `deleted: true` and its last data) so
 //! that its version stays visible; writes other than create and replace answer 404 for it.
 
-use super::{
-    audit_read, etag, expected_version, mask_entity, mask_entries, record_access, unexpected, write,
-};
+use super::{audit_read, etag, expected_version, mask_entity, mask_entries, unexpected, write};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::context::Ctx;
@@ -304,7 +302,10 @@ pub async fn history(
     )
     .await?;
     let what = format!("history of {entity_type} {id}");
-    record_access(&state, access_ctx, &uri, &what, Some(entries.len())).await?;
+    let read = crate::access::Access::new("/v1/entities/{type}/{id}/history", &uri, what)
+        .returned(entries.len())
+        .about(vec![format!("{entity_type}/{id}")]);
+    crate::access::record(&state, access_ctx, read).await?;
     mask_entries(&state, &caller, &mut entries);
     Ok(axum::Json(EntryList {
         entries,
