@@ -235,7 +235,8 @@ pub fn router(state: AppState) -> Router {
 /// Serves `router(state)` on `listener` until `shutdown` completes, then ends the streams and
 /// lets requests in flight finish. Handlers see the peer address (`ConnectInfo<SocketAddr>`).
 /// Runs the background tasks as long as it serves: the checkpoint cadence, the ledger tailer
-/// that feeds `/v1/stream`, and the alert evaluator.
+/// that feeds `/v1/stream`, the alert evaluator, and the sweeper that sums up windows of
+/// audit-trail reads; once it stops serving, it writes the windows still open.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
