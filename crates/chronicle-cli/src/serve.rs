@@ -180,6 +180,9 @@ pub fn server_config(settings: &Settings) -> Result<ServerConfig> {
         if let Some(on) = auth.audit_access {
             config.auth.audit_access = on;
         }
+        if let Some(n) = auth.access_window_secs {
+            config.auth.access_window_secs = n;
+        }
         if let Some(n) = auth.failure_burst {
             config.auth.failure_burst = n;
         }

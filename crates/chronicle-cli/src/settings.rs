@@ -573,6 +573,7 @@ mod tests {
                 "a-configured-admin-token-0123",
             ),
             ("CHRONICLE_AUTH__AUDIT_ACCESS", "false"),
+            ("CHRONICLE_AUTH__ACCESS_WINDOW_SECS", "300"),
         ]);
         let (s, unknown) = Settings::resolve(Some(&file), &env, None, Layer::default()).unwrap();
         assert!(unknown.is_empty(), "{unknown:?}");
@@ -587,6 +588,7 @@ mod tests {
             [chronicle_server::auth::Role::Admin]
         );
         assert!(!config.auth.audit_access);
+        assert_eq!(config.auth.access_window_secs, 300);
         assert_eq!(config.auth.tokens.len(), 1);
         assert_eq!(
             config.redactor.text("id QQ123456C, 4111111111111111"),

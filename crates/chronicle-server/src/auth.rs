@@ -251,6 +251,9 @@ pub struct AuthSettings {
     /// Record searches, entry reads, summaries, history reads and stream subscriptions as
     /// `access` entries. Default on.
     pub audit_access: bool,
+    /// The window `access` entries are aggregated over, per credential and route (see
+    /// [`crate::access`]). Default 60.
+    pub access_window_secs: u64,
     /// Failed authentications from one address within `failure_window_secs` that make a
     /// `security` entry. Default 5 in 60 s.
     pub failure_burst: u32,
@@ -266,6 +269,7 @@ impl Default for AuthSettings {
             tokens: Vec::new(),
             unmask_roles: vec![Role::Admin, Role::Auditor, Role::Service],
             audit_access: true,
+            access_window_secs: 60,
             failure_burst: 5,
             failure_window_secs: 60,
             token_recheck_secs: 10,

@@ -7,6 +7,7 @@
 //!   operations and transactions), `audit` (events, search, summary), `ledger` (tree head and
 //!   leaves), `ops` (health, readiness, metrics, OpenAPI), `stream` (Server-Sent Events),
 //!   `alerts` (alert rules and fired alerts), `subjects` (GDPR erasure).
+//! - [`access`]: reads of the audit trail, recorded per credential, route and window.
 //! - [`hub`]: the one ledger tailer per process and the broadcast of committed entries.
 //! - [`integrity`]: the readiness signal raised by a failed verification.
 //! - [`subscription`]: one subscriber's gap-free, duplicate-free view (ledger replay + live).
@@ -28,6 +29,7 @@
 //! *Invariant:* a rejected request writes nothing: every check on input runs before the one
 //! [`Store::write`] call a handler makes.
 
+pub mod access;
 pub mod alerts;
 pub mod auth;
 pub mod context;
@@ -198,6 +200,8 @@ pub struct AppState {
     pub(crate) auth_failures: Arc<auth::guard::Windows>,
     /// Forbidden attempts per credential and route (one `security` entry per window).
     pub(crate) forbidden: Arc<auth::guard::Windows>,
+    /// Reads of the audit trail per credential and route (see [`access`]).
+    pub(crate) access: Arc<access::Windows>,
 }
 
 impl AppState {
@@ -220,6 +224,7 @@ impl AppState {
             integrity: integrity::Integrity::default(),
             auth_failures: Arc::default(),
             forbidden: Arc::default(),
+            access: Arc::default(),
             signer: Arc::new(signer),
             engine,
             store,
@@ -247,7 +252,8 @@ pub fn router(state: AppState) -> Router {
 /// Serves `router(state)` on `listener` until `shutdown` completes, then ends the streams and
 /// lets requests in flight finish. Handlers see the peer address (`ConnectInfo<SocketAddr>`).
 /// Runs the background tasks as long as it serves: the checkpoint cadence, the ledger tailer
-/// that feeds `/v1/stream`, and the alert evaluator.
+/// that feeds `/v1/stream`, the alert evaluator, and the sweeper that sums up windows of
+/// audit-trail reads; once it stops serving, it writes the windows still open.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -266,7 +272,9 @@ pub async fn run(
         tokio::spawn(hub.clone().tail(state.store.clone(), poll)),
         tokio::spawn(alerts::task::evaluate(state.clone())),
         tokio::spawn(integrity::watch(state.clone())),
+        tokio::spawn(access::sweep(state.clone())),
     ];
+    let last = state.clone();
     // Each connection's service knows its peer (`ConnectInfo`, as handlers read it), and
     // its bytes pass `edge::ProblemIo`, which gives hyper's own error answers a problem body.
     let app = router(state);
@@ -290,5 +298,7 @@ pub async fn run(
     for task in tasks {
         task.abort();
     }
+    // Reads counted in windows still open are summed up before the process goes.
+    access::flush(&last, None).await;
     served
 }

@@ -132,6 +132,8 @@ pub struct AuthTable {
     pub unmask_roles: Option<Vec<String>>,
     /// Record reads of the audit trail as `access` entries [default: true].
     pub audit_access: Option<bool>,
+    /// The window reads are aggregated over, per credential and route [default: 60].
+    pub access_window_secs: Option<u64>,
     /// Failed authentications from one address within `failure_window_secs` that make a
     /// `security` entry [default: 5 in 60].
     pub failure_burst: Option<u32>,
@@ -144,6 +146,7 @@ pub const AUTH_KEYS: &[&str] = &[
     "admin_token",
     "unmask_roles",
     "audit_access",
+    "access_window_secs",
     "failure_burst",
     "failure_window_secs",
     "token_recheck_secs",
@@ -155,6 +158,7 @@ impl AuthTable {
             admin_token: over.admin_token.or(self.admin_token),
             unmask_roles: over.unmask_roles.or(self.unmask_roles),
             audit_access: over.audit_access.or(self.audit_access),
+            access_window_secs: over.access_window_secs.or(self.access_window_secs),
             failure_burst: over.failure_burst.or(self.failure_burst),
             failure_window_secs: over.failure_window_secs.or(self.failure_window_secs),
             token_recheck_secs: over.token_recheck_secs.or(self.token_recheck_secs),
@@ -167,6 +171,7 @@ impl AuthTable {
             "admin_token" => self.admin_token = Some(value.trim().to_owned()),
             "unmask_roles" => self.unmask_roles = Some(list(value)),
             "audit_access" => self.audit_access = Some(boolean(value)?),
+            "access_window_secs" => self.access_window_secs = Some(number(value)?),
             "failure_burst" => self.failure_burst = Some(number(value)?),
             "failure_window_secs" => self.failure_window_secs = Some(number(value)?),
             "token_recheck_secs" => self.token_recheck_secs = Some(number(value)?),

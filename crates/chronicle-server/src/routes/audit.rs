@@ -1,7 +1,8 @@
 //! The audit log: recording external events, searching entries, one entry, and counts.
 
-use super::{mask_entries, record_access, write_event};
+use super::{mask_entries, write_event};
 use crate::AppState;
+use crate::access::{self, Access};
 use crate::auth::{Caller, Role};
 use crate::context::Ctx;
 use crate::dto::{EntryList, EventRequest, Problem, Summary, SummaryGroup};
@@ -167,7 +168,10 @@ pub async fn search(
     let cursor = params.ledger_cursor();
     params.finish()?;
     let (mut entries, next_cursor) = entry_page(&state, query, limit, cursor).await?;
-    record_access(&state, ctx, &uri, "searched entries", Some(entries.len())).await?;
+    let read = Access::new("/v1/audit/entries", &uri, "searched entries")
+        .returned(entries.len())
+        .about(access::entities_of(&entries));
+    access::record(&state, ctx, read).await?;
     mask_entries(&state, &caller, &mut entries);
     Ok(axum::Json(EntryList {
         entries,
@@ -224,7 +228,10 @@ pub async fn entry(
         .entry(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("entry {id} not found")))?;
-    record_access(&state, ctx, &uri, &format!("read entry {id}"), Some(1)).await?;
+    let read = Access::new("/v1/audit/entries/{id}", &uri, format!("read entry {id}"))
+        .returned(1)
+        .about(access::entities_of([&entry]));
+    access::record(&state, ctx, read).await?;
     mask_entries(&state, &caller, [&mut entry]);
     Ok(axum::Json(entry))
 }
@@ -263,6 +270,7 @@ pub async fn summary(
             count: g.count,
         })
         .collect();
-    record_access(&state, ctx, &uri, "summarised entries", Some(groups.len())).await?;
+    let read = Access::new("/v1/audit/summary", &uri, "summarised entries").returned(groups.len());
+    access::record(&state, ctx, read).await?;
     Ok(axum::Json(Summary { groups }))
 }

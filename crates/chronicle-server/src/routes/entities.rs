@@ -5,7 +5,7 @@
 //! that its version stays visible; writes other than create and replace answer 404 for it.
 
 use super::{
-    audit_read, etag, expected_version, mask_entity, mask_entries, record_access, unexpected,
+    audit_read, etag, expected_version, mask_entity, mask_entries, unexpected,
     with_metadata, write,
 };
 use crate::AppState;
@@ -308,7 +308,10 @@ pub async fn history(
     )
     .await?;
     let what = format!("history of {entity_type} {id}");
-    record_access(&state, access_ctx, &uri, &what, Some(entries.len())).await?;
+    let read = crate::access::Access::new("/v1/entities/{type}/{id}/history", &uri, what)
+        .returned(entries.len())
+        .about(vec![format!("{entity_type}/{id}")]);
+    crate::access::record(&state, access_ctx, read).await?;
     mask_entries(&state, &caller, &mut entries);
     Ok(axum::Json(EntryList {
         entries,

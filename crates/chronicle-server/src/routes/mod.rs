@@ -276,33 +276,3 @@ pub(crate) fn mask_entries<'a>(
         }
     }
 }
-
-/// Records a read of the audit trail itself as an `access` entry: who, which route, the
-/// filters (the query string) and how many entries were returned. Runs before the answer is
-/// sent: an access that cannot be recorded is not served.
-pub(crate) async fn record_access(
-    state: &AppState,
-    context: RequestContext,
-    uri: &axum::http::Uri,
-    what: &str,
-    count: Option<usize>,
-) -> ApiResult<()> {
-    if !state.config.auth.audit_access {
-        return Ok(());
-    }
-    let summary = match count {
-        Some(n) => format!("{what}: {n} returned"),
-        None => what.to_owned(),
-    };
-    let event = EventInput {
-        operation: Some(Operation::Access),
-        summary: Some(summary),
-        metadata: Some(serde_json::json!({
-            "path": uri.path(),
-            "query": uri.query().unwrap_or(""),
-            "count": count,
-        })),
-        ..EventInput::default()
-    };
-    write_event(state, context, event).await.map(drop)
-}

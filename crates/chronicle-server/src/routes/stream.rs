@@ -84,7 +84,8 @@ pub async fn stream(
             ));
         }
     };
-    crate::routes::record_access(&state, ctx, &uri, "subscribed to the stream", None).await?;
+    let read = crate::access::Access::new("/v1/stream", &uri, "subscribed to the stream");
+    crate::access::record(&state, ctx, read).await?;
     let masking = (!caller.unmasked(&state.config.auth)).then(|| state.schema.clone());
     // A token revoked (or expired) while its stream is open: the stream ends at the first
     // event after `auth.token_recheck_secs` (the client's reconnect is then refused).

@@ -29,6 +29,9 @@ macro_rules! access_tests {
 access_tests!(
     paging_the_whole_log_with_limit_1_ends_while_entries_keep_arriving,
     paging_the_history_of_a_read_audited_entity_with_limit_1_ends,
+    searches_in_one_window_make_one_aggregate_entry_with_their_count,
+    many_subscribers_on_one_credential_add_at_most_two_entries,
+    reads_of_read_audited_entities_stay_one_entry_each,
 );
 
 /// Authentication off (the headers name the actor), access auditing on.
@@ -114,4 +117,111 @@ async fn paging_the_history_of_a_read_audited_entity_with_limit_1_ends(app: Test
         .filter(|e| e["operation"] == "read")
         .count();
     assert_eq!(reads, 3, "one read entry per page: {history:#}");
+}
+
+/// The `access` entries in the store, oldest first.
+async fn access_entries(store: &dyn chronicle_store::Store) -> Vec<chronicle_core::Entry> {
+    store
+        .search(&chronicle_store::EntryQuery {
+            operation: Some(chronicle_core::Operation::Access),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+async fn search_as(app: &TestApp, actor: &str, query: &str) -> Value {
+    let res = app
+        .request(reqwest::Method::GET, &format!("/v1/audit/entries?{query}"))
+        .header("x-actor-id", actor)
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await
+}
+
+async fn searches_in_one_window_make_one_aggregate_entry_with_their_count(app: TestApp) {
+    app.create("note", "n1", json!({})).await;
+    app.create("shipment", "s1", json!({"status": "pending"}))
+        .await;
+    const N: usize = 12;
+    for i in 0..N {
+        let query = ["limit=5", "entity_type=note", "entity_type=shipment"][i % 3];
+        search_as(&app, "ann", query).await;
+    }
+    search_as(&app, "bob", "limit=1").await;
+    // So far: one entry for the first read of each credential's window, and nothing else,
+    // however many reads followed.
+    assert_eq!(access_entries(app.store.as_ref()).await.len(), 2);
+    let (store, _dir) = app.stop().await;
+    let access = access_entries(store.as_ref()).await;
+    let ann: Vec<_> = access
+        .iter()
+        .filter(|e| e.actor.id.as_deref() == Some("ann"))
+        .collect();
+    assert_eq!(ann.len(), 2, "{ann:#?}");
+    let first = &ann[0].metadata;
+    assert_eq!(first["count"], 1);
+    assert_eq!(first["query"], "limit=5");
+    assert_eq!(first["route"], "/v1/audit/entries");
+    let window = ann[1];
+    assert_eq!(window.tags, ["aggregate"]);
+    let m = &window.metadata;
+    assert_eq!(m["count"], N as u64, "{m:#}");
+    assert_eq!(m["window_secs"], 60);
+    assert_eq!(
+        m["queries"],
+        json!(["entity_type=note", "entity_type=shipment", "limit=5"])
+    );
+    assert_eq!(m["entities"], json!(["note/n1", "shipment/s1"]));
+    // Bob read once: his read is on the record on its own, with no aggregate.
+    let bob: Vec<_> = access
+        .iter()
+        .filter(|e| e.actor.id.as_deref() == Some("bob"))
+        .collect();
+    assert_eq!(bob.len(), 1);
+    assert_eq!(bob[0].metadata["count"], 1);
+}
+
+async fn many_subscribers_on_one_credential_add_at_most_two_entries(app: TestApp) {
+    let mut streams = Vec::new();
+    for _ in 0..25 {
+        streams.push(
+            crate::sse::SseStream::from_request(
+                app.request(reqwest::Method::GET, "/v1/stream?entity_type=note")
+                    .header("x-actor-id", "watcher"),
+            )
+            .await,
+        );
+    }
+    assert_eq!(access_entries(app.store.as_ref()).await.len(), 1);
+    drop(streams);
+    let (store, _dir) = app.stop().await;
+    let access = access_entries(store.as_ref()).await;
+    assert_eq!(access.len(), 2, "{access:#?}");
+    let m = &access[1].metadata;
+    assert_eq!(m["route"], "/v1/stream");
+    assert_eq!(m["count"], 25);
+    assert_eq!(m["queries"], json!(["entity_type=note"]));
+}
+
+async fn reads_of_read_audited_entities_stay_one_entry_each(app: TestApp) {
+    app.create("customer", "c9", json!({"email": "c9@example.com"}))
+        .await;
+    for actor in ["ann", "ann", "bob"] {
+        let res = app
+            .request(reqwest::Method::GET, "/v1/entities/customer/c9")
+            .header("x-actor-id", actor)
+            .send()
+            .await
+            .unwrap();
+        expect_json(res, StatusCode::OK).await;
+    }
+    let reads = app.all_entries("operation=read&entity_id=c9").await;
+    let actors: Vec<&str> = reads
+        .iter()
+        .map(|e| e["actor"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, ["ann", "ann", "bob"]);
 }

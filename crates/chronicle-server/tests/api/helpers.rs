@@ -59,6 +59,8 @@ pub struct TestApp {
     pub pg_schema: Option<String>,
     /// Dropping it stops the server.
     _shutdown: oneshot::Sender<()>,
+    /// The server task, which ends once the server has shut down.
+    server: tokio::task::JoinHandle<()>,
     _dir: Option<TempDir>,
 }
 
@@ -215,7 +217,7 @@ pub async fn serve(store: Arc<dyn Store>, schema: Arc<Schema>, config: ServerCon
     let address = format!("http://{}", listener.local_addr().expect("local address"));
     let state = AppState::new(store.clone(), schema, config);
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         chronicle_server::run(listener, state, async {
             let _ = rx.await;
         })
@@ -229,11 +231,21 @@ pub async fn serve(store: Arc<dyn Store>, schema: Arc<Schema>, config: ServerCon
         store,
         pg_schema: None,
         _shutdown: tx,
+        server,
         _dir: None,
     }
 }
 
 impl TestApp {
+    /// Shuts the server down gracefully and waits until it has finished (what it does on the
+    /// way out included). The store stays open for the test to read, with the directory that
+    /// holds a SQLite store's file.
+    pub async fn stop(self) -> (Arc<dyn Store>, Option<TempDir>) {
+        let _ = self._shutdown.send(());
+        self.server.await.expect("the server task ends cleanly");
+        (self.store, self._dir)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

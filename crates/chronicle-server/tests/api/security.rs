@@ -410,7 +410,9 @@ async fn reads_of_the_audit_trail_are_themselves_recorded(app: TestApp) {
     let search = by_auditor[0];
     assert_eq!(search["metadata"]["path"], "/v1/audit/entries");
     assert_eq!(search["metadata"]["query"], "operation=security&limit=5");
-    assert_eq!(search["metadata"]["count"], found);
+    assert_eq!(search["metadata"]["returned"], found);
+    assert_eq!(search["metadata"]["count"], 1);
+    assert_eq!(search["metadata"]["route"], "/v1/audit/entries");
     assert_eq!(search["actor"]["role"], "auditor");
     assert_eq!(by_auditor[1]["metadata"]["path"], "/v1/audit/summary");
     assert_eq!(by_auditor[2]["metadata"]["path"], "/v1/stream");
