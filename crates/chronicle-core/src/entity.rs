@@ -3,24 +3,24 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 
 /// An entity as stored: generic JSON data under a type and id, with a version that grows by one
 /// on every change (a delete is a change; the deleted entity keeps its last data).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntityState {
     #[serde(rename = "type")]
     pub entity_type: String,
     pub id: String,
     pub version: u64,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Value,
     pub deleted: bool,
     #[serde(with = "crate::timefmt")]
-    #[schema(value_type = String, format = DateTime)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
     #[serde(with = "crate::timefmt")]
-    #[schema(value_type = String, format = DateTime)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: OffsetDateTime,
     /// The seq of the entry that produced this state.
     pub last_seq: u64,

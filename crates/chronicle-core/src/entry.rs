@@ -6,11 +6,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Who did it. With authentication on, this comes from the credential.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Actor {
     pub id: Option<String>,
     pub email: Option<String>,
@@ -51,9 +51,8 @@ pub struct RequestContext {
     pub op_metadata: Vec<Value>,
 }
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     Create,
@@ -136,19 +135,9 @@ impl Operation {
 }
 
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    ToSchema,
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     #[default]
@@ -182,19 +171,9 @@ impl Severity {
 
 /// Business impact of a change, declared per field in the schema.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    ToSchema,
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Impact {
     None,
@@ -211,7 +190,8 @@ impl Impact {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Create,
@@ -225,7 +205,8 @@ pub enum ChangeKind {
 /// In the serialized form an absent value and a JSON `null` value are both `null`; `change`
 /// tells them apart, and reading a change back follows it (see [`StoredFieldChange`]), so that
 /// a field set to `null` stays a field holding `null` through the ledger, replay and rollback.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(from = "StoredFieldChange")]
 pub struct FieldChange {
     pub path: String,
@@ -267,7 +248,8 @@ impl From<StoredFieldChange> for FieldChange {
 }
 
 /// A change to a field that the schema declares as a reference to another entity.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RelationshipChange {
     pub path: String,
     pub target_type: String,
@@ -275,7 +257,8 @@ pub struct RelationshipChange {
     pub new_id: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeSet {
     pub field_changes: Vec<FieldChange>,
     pub relationship_changes: Vec<RelationshipChange>,
@@ -283,12 +266,13 @@ pub struct ChangeSet {
 }
 
 /// One ledger entry. Everything but `leaf_hash` is covered by the leaf hash.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entry {
     pub id: Uuid,
     pub seq: u64,
     #[serde(with = "crate::timefmt")]
-    #[schema(value_type = String, format = DateTime)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub timestamp: OffsetDateTime,
     pub actor: Actor,
     pub session_id: Option<String>,
@@ -298,14 +282,14 @@ pub struct Entry {
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
     pub entity_version: Option<u64>,
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub old_values: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub new_values: Option<Value>,
     pub change_set: ChangeSet,
     pub reason: Option<String>,
     pub summary: Option<String>,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Value,
     pub correlation_id: Option<String>,
     pub parent_id: Option<Uuid>,

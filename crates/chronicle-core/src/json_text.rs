@@ -18,7 +18,9 @@
 
 use crate::diff::escape_token;
 use crate::schema::FieldError;
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::fmt::Write as _;
 
 /// Every duplicate key and every number that would change, in document order.
 pub fn check(text: &[u8]) -> Vec<FieldError> {
@@ -35,27 +37,35 @@ pub fn check(text: &[u8]) -> Vec<FieldError> {
 
 /// Why a number's text cannot be stored as sent, or `None` when it can.
 pub fn number_problem(token: &str) -> Option<String> {
-    let sent = Decimal::parse(token)?;
-    if sent.negative && sent.digits.is_empty() {
-        return Some("is negative zero, which is stored as 0; send 0".into());
+    number_check(token).and_then(Result::ok)
+}
+
+/// [`number_problem`], with `Some(Err(()))` when `token` is not a JSON number at all.
+fn number_check(token: &str) -> Option<Result<String, ()>> {
+    let Some(sent) = Decimal::parse(token) else {
+        return Some(Err(()));
+    };
+    if sent.negative && sent.significant == 0 {
+        return Some(Ok("is negative zero, which is stored as 0; send 0".into()));
     }
-    // Integers of up to 15 digits are exact doubles; most numbers take this path.
-    if token.len() <= 15 && token.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+    // A decimal of at most 15 significant digits (DBL_DIG) in the range of normal doubles is
+    // the shortest text of the double nearest it, so it is kept; most numbers take this path.
+    if sent.significant <= 15 && (-300..300).contains(&sent.exponent) {
         return None;
     }
     let Ok(value) = serde_json::from_str::<serde_json::Value>(token) else {
-        return Some(format!(
+        return Some(Ok(format!(
             "the number {token} is outside the range of a double; send it as a string"
-        ));
+        )));
     };
     let stored = serde_json_canonicalizer::to_string(&value).ok()?;
-    if Decimal::parse(&stored).as_ref() == Some(&sent) {
+    if Decimal::parse(&stored).map(|d| d.value()) == Some(sent.value()) {
         None
     } else {
-        Some(format!(
+        Some(Ok(format!(
             "the number {token} cannot be stored exactly (it would become {stored}: numbers \
              are IEEE 754 doubles); send it as a string"
-        ))
+        )))
     }
 }
 
@@ -85,7 +95,7 @@ struct Scan<'a> {
     errors: Vec<FieldError>,
 }
 
-impl Scan<'_> {
+impl<'a> Scan<'a> {
     fn skip_space(&mut self) {
         while self
             .text
@@ -118,9 +128,12 @@ impl Scan<'_> {
                     self.at += 1;
                 }
                 let token = std::str::from_utf8(&self.text[start..self.at]).ok()?;
-                Decimal::parse(token)?;
-                if let Some(message) = number_problem(token) {
-                    self.errors.push(FieldError::new(pointer.clone(), message));
+                match number_check(token) {
+                    Some(Err(())) => return None,
+                    Some(Ok(message)) => {
+                        self.errors.push(FieldError::new(pointer.clone(), message))
+                    }
+                    None => {}
                 }
                 Some(())
             }
@@ -141,13 +154,17 @@ impl Scan<'_> {
         if self.eat(b'}').is_some() {
             return Some(());
         }
-        let mut keys = HashSet::new();
+        let mut keys: HashSet<Cow<'a, str>> = HashSet::new();
         loop {
             self.skip_space();
             let key = self.string()?;
             let len = pointer.len();
             pointer.push('/');
-            pointer.push_str(&escape_token(&key));
+            if key.contains(['~', '/']) {
+                pointer.push_str(&escape_token(&key));
+            } else {
+                pointer.push_str(&key);
+            }
             if !keys.insert(key) {
                 self.errors.push(FieldError::new(
                     pointer.clone(),
@@ -170,7 +187,7 @@ impl Scan<'_> {
         }
         for index in 0usize.. {
             let len = pointer.len();
-            pointer.push_str(&format!("/{index}"));
+            let _ = write!(pointer, "/{index}");
             self.value(pointer)?;
             pointer.truncate(len);
             if self.eat(b',').is_none() {
@@ -181,7 +198,7 @@ impl Scan<'_> {
     }
 
     /// A string token, unescaped (the parser's own rules, so keys compare as it reads them).
-    fn string(&mut self) -> Option<String> {
+    fn string(&mut self) -> Option<Cow<'a, str>> {
         if self.text.get(self.at) != Some(&b'"') {
             return None;
         }
@@ -204,25 +221,28 @@ impl Scan<'_> {
         }
         let raw = std::str::from_utf8(&self.text[start..self.at]).ok()?;
         if plain {
-            Some(raw[1..raw.len() - 1].to_owned())
+            Some(Cow::Borrowed(&raw[1..raw.len() - 1]))
         } else {
-            serde_json::from_str(raw).ok()
+            serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
         }
     }
 }
 
-/// The exact value of a JSON number: `0.<digits> × 10^exponent` in lowest terms (no leading
-/// or trailing zero digit), so that two texts are equal numbers exactly when these are equal.
-#[derive(Debug, PartialEq, Eq)]
-struct Decimal {
+/// A JSON number's text, read for its exact value: `0.<digits> × 10^exponent` with the digits
+/// in lowest terms (no leading or trailing zero), so that two texts are the same number
+/// exactly when their [`Decimal::value`]s are equal. Reading allocates nothing.
+struct Decimal<'a> {
     negative: bool,
-    digits: String,
+    int: &'a str,
+    frac: &'a str,
+    /// How many digits lie between the first and the last non-zero digit, both included.
+    significant: usize,
     exponent: i64,
 }
 
-impl Decimal {
+impl<'a> Decimal<'a> {
     /// `None` unless `token` is a JSON number (RFC 8259 §6).
-    fn parse(token: &str) -> Option<Decimal> {
+    fn parse(token: &'a str) -> Option<Decimal<'a>> {
         let (negative, rest) = match token.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, token),
@@ -263,20 +283,31 @@ impl Decimal {
             }
         };
         let frac = frac.unwrap_or("");
-        let all = format!("{int}{frac}");
-        let leading = all.len() - all.trim_start_matches('0').len();
-        let digits = all.trim_matches('0').to_owned();
-        // Value = 0.<all> × 10^(int.len() + exponent); dropping leading zeros shifts it.
-        let exponent = if digits.is_empty() {
+        let all = || int.bytes().chain(frac.bytes());
+        let total = int.len() + frac.len();
+        let leading = all().take_while(|b| *b == b'0').count();
+        let trailing = all().rev().take_while(|b| *b == b'0').count();
+        let significant = total.saturating_sub(leading + trailing);
+        // Value = 0.<int frac> × 10^(int.len() + exponent); dropping leading zeros shifts it.
+        let exponent = if significant == 0 {
             0
         } else {
             exponent + int.len() as i64 - leading as i64
         };
         Some(Decimal {
             negative,
-            digits,
+            int,
+            frac,
+            significant,
             exponent,
         })
+    }
+
+    /// Sign, significant digits and exponent: equal exactly for equal numbers.
+    fn value(&self) -> (bool, String, i64) {
+        let all = format!("{}{}", self.int, self.frac);
+        let digits = all.trim_matches('0').to_owned();
+        (self.negative, digits, self.exponent)
     }
 }
 
@@ -415,9 +446,9 @@ mod tests {
             let point = point.min(digits.len());
             let (int, frac) = digits.split_at(point);
             let int = if int.is_empty() { "0" } else { int };
-            let a = Decimal::parse(&format!("{int}.{frac}0e{exponent}"));
+            let a = Decimal::parse(&format!("{int}.{frac}0e{exponent}")).map(|d| d.value());
             let shifted = exponent - (digits.len() - point) as i64;
-            let b = Decimal::parse(&format!("{digits}E{shifted}"));
+            let b = Decimal::parse(&format!("{digits}E{shifted}")).map(|d| d.value());
             prop_assert!(a.is_some());
             prop_assert_eq!(a, b);
         }

@@ -7,14 +7,14 @@ use crate::limits;
 use crate::schema::FieldError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
 /// Most bytes of a write's whole `metadata`, serialized: it is copied into the entry, so it
 /// must stay small beside the data it describes.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// Where an entity's data came from.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Source {
     /// The external system, e.g. `crm` or `billing-export`.
     pub system: String,

@@ -15,10 +15,10 @@ use chronicle_store::{Store, StoreError, WriteKind, WriteRequest, WriteResponse}
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 
 /// A signed checkpoint as served and kept.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedCheckpoint {
     pub tree_size: u64,
     /// Lowercase hex.
@@ -29,7 +29,7 @@ pub struct SignedCheckpoint {
     /// The verifier key that signed it.
     pub vkey: String,
     #[serde(with = "chronicle_core::timefmt")]
-    #[schema(value_type = String, format = DateTime)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub timestamp: OffsetDateTime,
 }
 

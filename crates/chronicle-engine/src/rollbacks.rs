@@ -14,7 +14,6 @@ use chronicle_store::{Store, WriteKind, WriteRequest, WriteResponse};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Default operations per stage in staged mode.
@@ -23,7 +22,8 @@ pub const DEFAULT_STAGE_SIZE: usize = 100;
 const MAX_RETRIES: usize = 16;
 
 /// A plan with the approval it would need. Computing it writes nothing.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Preview {
     #[serde(flatten)]
     pub plan: Plan,

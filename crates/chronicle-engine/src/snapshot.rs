@@ -13,14 +13,14 @@ use chronicle_store::{Store, StoreError, WriteKind, WriteRequest, WriteResponse}
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Most entities one snapshot may hold.
 pub const MAX_SNAPSHOT_ENTITIES: usize = 200_000;
 const DEFAULT_RETENTION_DAYS: u32 = 90;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotRequest {
     pub entity_types: Option<Vec<String>>,
@@ -29,11 +29,12 @@ pub struct SnapshotRequest {
     pub retention_days: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotMeta {
     pub id: Uuid,
     #[serde(with = "chronicle_core::timefmt")]
-    #[schema(value_type = String, format = DateTime)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub timestamp: OffsetDateTime,
     pub created_by: Actor,
     pub label: Option<String>,
@@ -48,7 +49,7 @@ pub struct SnapshotMeta {
     /// SHA-256 (hex) of the uncompressed contents.
     pub checksum: String,
     #[serde(with = "chronicle_core::timefmt")]
-    #[schema(value_type = String, format = DateTime)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub retention_date: OffsetDateTime,
     /// The ledger's size when the snapshot was taken.
     pub ledger_size: u64,

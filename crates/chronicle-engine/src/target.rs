@@ -8,13 +8,13 @@ use chronicle_store::{EntryQuery, Order, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Most entries one rollback may undo.
 pub const MAX_TARGET_ENTRIES: usize = 1_000_000;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Target {
     Entry {
@@ -40,14 +40,14 @@ pub enum Target {
         entity_type: String,
         id: String,
         #[serde(with = "chronicle_core::timefmt")]
-        #[schema(value_type = String, format = DateTime)]
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
         as_of: OffsetDateTime,
     },
     ScopeTime {
         entity_types: Option<Vec<String>>,
         entities: Option<Vec<EntityRef>>,
         #[serde(with = "chronicle_core::timefmt")]
-        #[schema(value_type = String, format = DateTime)]
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
         as_of: OffsetDateTime,
     },
     Fields {

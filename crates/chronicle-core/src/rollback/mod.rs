@@ -24,7 +24,6 @@ use crate::write::EntityOp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 mod deps;
@@ -34,7 +33,8 @@ mod undo;
 
 use undo::{Scope, later_conflicts, overwrites, schema_conflicts, undo_entity};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     #[default]
@@ -44,7 +44,8 @@ pub enum Strategy {
     Force,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntityRef {
     #[serde(rename = "type")]
     pub entity_type: String,
@@ -120,7 +121,8 @@ pub enum Step {
     Plan(Plan),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Update,
@@ -131,15 +133,16 @@ pub enum Action {
 
 /// One write of the plan. `before` is the current data (null when absent or deleted), `after`
 /// the data the entity will have (null when it will be deleted).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlannedOp {
     #[serde(rename = "type")]
     pub entity_type: String,
     pub id: String,
     pub action: Action,
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub before: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub after: Option<Value>,
     /// The version the entity must still have when the plan is executed.
     pub expected_version: u64,
@@ -147,7 +150,8 @@ pub struct PlannedOp {
     pub undoes: Vec<Uuid>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictKind {
     /// A later entry changed a field the undone entry changed.
@@ -163,7 +167,8 @@ pub enum ConflictKind {
     Schema,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conflict {
     /// The later (or dependent) entry in the way.
     pub entry_id: Option<Uuid>,
@@ -182,7 +187,8 @@ pub struct Conflict {
 
 /// What `non_conflicting` left as it is of one undone entry: the fields (or, when the conflict
 /// is about the entity's existence, every field) a later entry touched.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Skipped {
     pub entry_id: Uuid,
     /// The entry's changed fields that were not undone.
@@ -192,19 +198,21 @@ pub struct Skipped {
 }
 
 /// A value `force` writes over.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Overwrite {
     #[serde(rename = "type")]
     pub entity_type: String,
     pub id: String,
     pub path: String,
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub current: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub restored: Option<Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Counts {
     pub entities: usize,
     pub entries_undone: usize,
@@ -216,7 +224,8 @@ pub struct Counts {
     pub skipped: usize,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Plan {
     /// False when `strict` found conflicts: executing would write nothing.
     pub feasible: bool,

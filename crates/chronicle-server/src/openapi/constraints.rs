@@ -30,8 +30,93 @@ const EVERY_OPERATION: [(&str, &str); 3] = [
     ),
 ];
 
+/// Constraints on request bodies' fields: (schema, property, what to merge into its schema).
+fn body_constraints() -> Vec<(&'static str, &'static str, Value)> {
+    let id = json!({"minLength": 1, "maxLength": 256, "pattern": NO_CONTROLS});
+    let text = json!({"maxLength": 4096});
+    let type_name = json!({"pattern": TYPE_NAME});
+    let operations = json!({"minItems": 1, "maxItems": chronicle_core::limits::MAX_BATCH_OPS});
+    vec![
+        ("CreateEntity", "id", id.clone()),
+        ("OpRequest", "type", type_name.clone()),
+        ("OpRequest", "id", id.clone()),
+        ("BulkRequest", "operations", operations.clone()),
+        ("TransactionRequest", "operations", operations),
+        (
+            "EventRequest",
+            "operation",
+            json!({"$ref": null, "type": "string",
+                   "enum": ["read", "system", "config", "user_management", "security"]}),
+        ),
+        ("EventRequest", "entity_type", type_name.clone()),
+        ("EventRequest", "entity_id", id.clone()),
+        ("EventRequest", "summary", text.clone()),
+        ("TokenRequest", "name", id.clone()),
+        (
+            "TokenRequest",
+            "role",
+            json!({"enum": ["admin", "operator", "approver", "auditor", "viewer", "service"]}),
+        ),
+        ("TokenRequest", "email", id.clone()),
+        ("RuleRequest", "name", id),
+        ("RollbackRequest", "reason", text.clone()),
+        ("RollbackRequest", "stage_size", json!({"minimum": 1})),
+        ("Decision", "justification", text.clone()),
+        ("EraseRequest", "reason", text.clone()),
+        (
+            "Threshold",
+            "count",
+            json!({"minimum": 1, "maximum": 100_000}),
+        ),
+        (
+            "Threshold",
+            "window_secs",
+            json!({"minimum": 1, "maximum": 2_592_000}),
+        ),
+        (
+            "Cosignature",
+            "cosignature",
+            json!({"pattern": "^\u{2014} [^\\n]+$"}),
+        ),
+        (
+            "SnapshotRequest",
+            "entity_types",
+            json!({"items": {"type": "string", "pattern": TYPE_NAME}}),
+        ),
+        ("SnapshotRequest", "label", text),
+        ("EntityRef", "type", type_name.clone()),
+    ]
+}
+
+/// Rules between body fields that a schema can state: (schema, keyword, value).
+fn body_rules() -> Vec<(&'static str, &'static str, Value)> {
+    vec![(
+        "SnapshotRequest",
+        "anyOf",
+        json!([
+            {"required": ["entity_types"], "properties": {"entity_types": {"minItems": 1}}},
+            {"required": ["entities"], "properties": {"entities": {"minItems": 1}}},
+        ]),
+    )]
+}
+
 /// Writes the constraints and statuses into the serialized document.
 pub fn publish(doc: &mut Value, max_page_size: usize) {
+    for (schema, keyword, rule) in body_rules() {
+        doc["components"]["schemas"][schema][keyword] = rule;
+    }
+    for (schema, property, constraint) in body_constraints() {
+        let target = &mut doc["components"]["schemas"][schema]["properties"][property];
+        if let (Some(target), Some(constraint)) = (target.as_object_mut(), constraint.as_object()) {
+            for (key, value) in constraint {
+                if value.is_null() {
+                    target.remove(key);
+                } else {
+                    target.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };

@@ -1,7 +1,8 @@
 //! Requests generated from `/openapi.json` are answered as the document says: for every
-//! operation, a request with valid values for each parameter (one optional parameter at a
-//! time) is not refused as invalid, a value that breaks a published constraint is refused
-//! with 400, every answer's status is one the operation declares, and none is a 5xx.
+//! operation, a request with valid values (each optional parameter in turn, a minimal body)
+//! is not refused as invalid; a parameter or body field (at any depth) that breaks a published
+//! constraint, or a body that breaks a published one-of rule, is refused with 400; every
+//! answer's status is one the operation declares, and none is a 5xx.
 
 use crate::helpers::TestApp;
 use reqwest::Method;
@@ -15,7 +16,11 @@ fn resolve(doc: &Value, schema: &Value) -> Value {
         let name = name.trim_start_matches("#/components/schemas/");
         return resolve(doc, &doc["components"]["schemas"][name]);
     }
+    // A one-of rule beside the properties is read by `valid`; otherwise a branch is the type.
     for key in ["oneOf", "anyOf", "allOf"] {
+        if schema.get("properties").is_some() {
+            break;
+        }
         if let Some(branches) = schema[key].as_array() {
             let branch = branches.iter().find(|b| b["type"] != "null");
             return resolve(doc, branch.unwrap_or(&Value::Null));
@@ -46,15 +51,28 @@ fn valid(doc: &Value, schema: &Value) -> Value {
             (Some("uuid"), _) => uuid::Uuid::now_v7().to_string(),
             (Some("date-time"), _) => "2026-01-01T00:00:00Z".to_owned(),
             (_, Some(p)) if p.contains(":[") => "customer:c1".to_owned(),
+            (_, Some(p)) if p.starts_with("^\u{2014}") => "\u{2014} witness AAAA".to_owned(),
             (_, Some(p)) if p.starts_with("^(/") => "/v".to_owned(),
             (_, Some(p)) if p.starts_with("^[a-z]") => "note".to_owned(),
             _ => "x".to_owned(),
         }),
         _ => {
+            // The required properties, and `data` (which `create` and `replace` need).
             let mut object = serde_json::Map::new();
-            for name in s["required"].as_array().into_iter().flatten() {
+            let data = json!("data");
+            let required = s["required"].as_array().into_iter().flatten();
+            // Of a rule that one of several fields be given, the first.
+            let one_of = s["anyOf"][0]["required"].as_array().into_iter().flatten();
+            let data = s["properties"].get("data").map(|_| &data);
+            for name in required.chain(one_of).chain(data) {
                 let name = name.as_str().unwrap();
-                object.insert(name.to_owned(), valid(doc, &s["properties"][name]));
+                // The branch may say more of the field (a list that must not be empty).
+                let mut property = resolve(doc, &s["properties"][name]);
+                let more = s["anyOf"][0]["properties"][name].as_object();
+                for (key, value) in more.into_iter().flatten() {
+                    property[key] = value.clone();
+                }
+                object.insert(name.to_owned(), valid(doc, &property));
             }
             Value::Object(object)
         }
@@ -95,6 +113,53 @@ fn invalid(doc: &Value, schema: &Value, in_path: bool) -> Vec<String> {
     out
 }
 
+/// Bodies that break one published constraint of one field each (at any depth), as the field's
+/// pointer and the whole body.
+fn invalid_bodies(doc: &Value, schema: &Value) -> Vec<(String, Value)> {
+    let s = resolve(doc, schema);
+    let base = valid(doc, schema);
+    let mut out = Vec::new();
+    // A rule that one of several fields be given, with none of them.
+    if let Some(branches) = s["anyOf"].as_array() {
+        let mut body = base.clone();
+        for branch in branches {
+            for name in branch["required"].as_array().into_iter().flatten() {
+                body.as_object_mut().unwrap().remove(name.as_str().unwrap());
+            }
+        }
+        out.push(("(none of a one-of rule)".to_owned(), body));
+    }
+    for (name, property) in s["properties"].as_object().into_iter().flatten() {
+        let p = resolve(doc, property);
+        let mut with = |pointer: String, value: Value| {
+            let mut body = base.clone();
+            body[name.as_str()] = value;
+            out.push((pointer, body));
+        };
+        for bad in invalid(doc, property, false) {
+            // Numbers are sent as numbers, the rest as strings.
+            let value = match (p["type"].as_str(), bad.parse::<i64>()) {
+                (Some("integer"), Ok(n)) => json!(n),
+                _ => json!(bad),
+            };
+            with(format!("/{name}"), value);
+        }
+        if p["minItems"].as_u64() == Some(1) {
+            with(format!("/{name}"), json!([]));
+        }
+        if p["type"] == "array" {
+            let item = &p["items"];
+            for bad in invalid(doc, item, false) {
+                with(format!("/{name}/0"), json!([bad]));
+            }
+            for (pointer, bad) in invalid_bodies(doc, item) {
+                with(format!("/{name}/0{pointer}"), json!([bad]));
+            }
+        }
+    }
+    out
+}
+
 fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
@@ -128,6 +193,7 @@ impl Operation {
         doc: &Value,
         path: &[(String, String)],
         query: &[(String, String)],
+        body: Option<&Value>,
     ) -> u16 {
         let mut url = self.path.clone();
         for (name, value) in path {
@@ -141,9 +207,9 @@ impl Operation {
             url = format!("{url}?{}", pairs.join("&"));
         }
         let mut request = app.request(self.method.clone(), &url);
-        let body = &self.op["requestBody"]["content"]["application/json"]["schema"];
-        if !body.is_null() {
-            request = request.json(&valid(doc, body));
+        let schema = &self.op["requestBody"]["content"]["application/json"]["schema"];
+        if !schema.is_null() {
+            request = request.json(&body.cloned().unwrap_or_else(|| valid(doc, schema)));
         }
         let status = request.send().await.unwrap().status().as_u16();
         let declared = self.op["responses"].as_object().unwrap();
@@ -161,6 +227,8 @@ async fn requests_generated_from_the_openapi_document_are_answered_as_it_says(ap
     app.create("note", "x", json!({"v": 1})).await;
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
     let mut checked = 0;
+    // Every disagreement, so that one run lists them all.
+    let mut wrong = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let Ok(method) = method.to_uppercase().parse::<Method>() else {
@@ -192,15 +260,30 @@ async fn requests_generated_from_the_openapi_document_are_answered_as_it_says(ap
                 .filter(|(_, p)| p["required"] == true)
                 .map(|(name, p)| (name.clone(), text(&valid(&doc, &p["schema"]))))
                 .collect();
-            let status = operation.send(&app, &doc, &path_values, &required).await;
-            // Valid values are never refused as invalid input (bodies are generated minimally
-            // and may still miss a rule between fields, so only parameters are held to this).
-            if op["requestBody"].is_null() {
-                assert_ne!(
-                    status, 400,
-                    "{} {path} with valid parameters",
+            let status = operation
+                .send(&app, &doc, &path_values, &required, None)
+                .await;
+            // Valid values are never refused as invalid input.
+            if status == 400 {
+                wrong.push(format!(
+                    "{} {path} with valid values: 400",
                     operation.method
-                );
+                ));
+            }
+            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+            if !schema.is_null() {
+                for (pointer, body) in invalid_bodies(&doc, schema) {
+                    let status = operation
+                        .send(&app, &doc, &path_values, &required, Some(&body))
+                        .await;
+                    if status != 400 {
+                        wrong.push(format!(
+                            "{} {path} with {pointer} broken: {status}",
+                            operation.method
+                        ));
+                    }
+                    checked += 1;
+                }
             }
             for (name, p) in of("query").into_iter().chain(of("path")) {
                 let in_path = p["in"] == "path";
@@ -219,24 +302,33 @@ async fn requests_generated_from_the_openapi_document_are_answered_as_it_says(ap
                 // A cursor is valid only as a server issued it; the document says it is opaque.
                 if !in_path && p["required"] != true && name != "cursor" {
                     let (pv, q) = with(text(&valid(&doc, &p["schema"])));
-                    let status = operation.send(&app, &doc, &pv, &q).await;
-                    if op["requestBody"].is_null() {
-                        assert_ne!(status, 400, "{} {path} with valid {name}", operation.method);
+                    let status = operation.send(&app, &doc, &pv, &q, None).await;
+                    if status == 400 {
+                        wrong.push(format!(
+                            "{} {path} with valid {name}: 400",
+                            operation.method
+                        ));
                     }
                 }
                 for bad in invalid(&doc, &p["schema"], in_path) {
                     let (pv, q) = with(bad.clone());
-                    let status = operation.send(&app, &doc, &pv, &q).await;
-                    assert_eq!(
-                        status, 400,
-                        "{} {path} with {name}={bad:.40}",
-                        operation.method
-                    );
+                    let status = operation.send(&app, &doc, &pv, &q, None).await;
+                    if status != 400 {
+                        wrong.push(format!(
+                            "{} {path} with {name}={bad:.40}: {status}",
+                            operation.method
+                        ));
+                    }
                     checked += 1;
                 }
             }
         }
     }
+    assert!(
+        wrong.is_empty(),
+        "answered otherwise than documented:\n{}",
+        wrong.join("\n")
+    );
     assert!(
         checked > 50,
         "only {checked} invalid variants were generated"
