@@ -38,6 +38,7 @@ mod entities;
 mod helpers;
 mod ledger;
 mod ops;
+mod rollback_faults;
 mod rollback_laws;
 mod rollbacks;
 mod security;
