@@ -526,6 +526,13 @@ impl Engine {
                 _ => Vec::new(),
             };
             let why = match &results[failed] {
+                Err(OpError::Invalid(errors)) => {
+                    let each: Vec<String> = errors
+                        .iter()
+                        .map(|e| format!("{} {}", e.pointer, e.message))
+                        .collect();
+                    format!("the schema refuses its state ({})", each.join("; "))
+                }
                 Err(OpError::VersionConflict { expected, actual }) => format!(
                     "it changed since the plan was made (version {actual}, plan expected {expected})"
                 ),

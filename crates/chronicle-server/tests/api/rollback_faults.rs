@@ -6,8 +6,8 @@ use crate::helpers::{SCHEMA, TestApp};
 use async_trait::async_trait;
 use chronicle_core::merkle::Hash;
 use chronicle_core::rollback::Strategy;
-use chronicle_core::schema::Schema;
-use chronicle_core::write::EntityOp;
+use chronicle_core::schema::{FieldError, Schema};
+use chronicle_core::write::{EntityOp, OpError};
 use chronicle_core::{Actor, EntityState, Entry, RequestContext};
 use chronicle_engine::record::Mode;
 use chronicle_engine::{ApprovalPolicy, Engine, RollbackRequest};
@@ -24,6 +24,8 @@ backend_tests!(
     verification_fails_when_a_stage_writes_other_than_the_plan_says,
     verification_fails_when_the_store_reads_back_other_than_its_ledger,
     verification_passes_over_a_faithful_store,
+    preview_reports_a_state_the_current_schema_rejects_as_a_schema_conflict,
+    a_stage_the_schema_refuses_fails_with_the_errors_a_write_reports,
 );
 
 /// What the decorator gets wrong.
@@ -35,6 +37,9 @@ enum Fault {
     StageWrites,
     /// Reads of user entities come back with an extra field the ledger never recorded.
     Reads,
+    /// Rollback stages are refused as the schema refuses an invalid state (as when the
+    /// schema changed between the plan and its execution).
+    SchemaRefusesStages,
 }
 
 struct Faulty {
@@ -69,6 +74,19 @@ impl Store for Faulty {
                     _ => {}
                 }
             }
+        }
+        if self.fault == Fault::SchemaRefusesStages
+            && req.context.rollback_id.is_some()
+            && let WriteKind::Transaction { ops } = &req.kind
+            && ops.iter().any(|op| !op.entity_type().starts_with('_'))
+        {
+            let refusal = FieldError::new("/data/v", "must be of type integer, got string");
+            return Ok(WriteResponse::Batch {
+                id: Uuid::now_v7(),
+                results: vec![Err(OpError::Invalid(vec![refusal]))],
+                committed: false,
+                entry: None,
+            });
         }
         self.inner.write(req).await
     }
@@ -216,4 +234,88 @@ async fn verification_passes_over_a_faithful_store(app: TestApp) {
     let v = rollback_through(&app, Fault::None).await;
     assert!(v.passed, "{v:?}");
     assert_eq!(v.checked, 3);
+}
+
+fn engine_over(app: &TestApp, fault: Fault, schema: &str) -> Arc<Engine> {
+    let store: Arc<dyn Store> = Arc::new(Faulty {
+        inner: app.store.clone(),
+        fault,
+    });
+    let schema = Arc::new(Schema::parse(schema).unwrap());
+    Engine::new(store, schema, ApprovalPolicy::default())
+}
+
+fn undo_entry(entry: &Value) -> RollbackRequest {
+    RollbackRequest {
+        target: serde_json::from_value(json!({"kind": "entry", "entry_id": entry["id"]})).unwrap(),
+        strategy: Strategy::Strict,
+        reason: None,
+        mode: Mode::Atomic,
+        stage_size: None,
+    }
+}
+
+/// A note whose first version held a string in `v`, and the entry that made it a number.
+async fn string_then_number(app: &TestApp) -> Value {
+    app.create("note", "s", json!({"v": "text"})).await;
+    let res = app
+        .send_json(
+            Method::PATCH,
+            "/v1/entities/note/s",
+            &json!({"data": {"v": 1}}),
+        )
+        .await;
+    assert!(res.status().is_success());
+    res.json::<Value>().await.unwrap()["entry"].clone()
+}
+
+async fn preview_reports_a_state_the_current_schema_rejects_as_a_schema_conflict(app: TestApp) {
+    let entry = string_then_number(&app).await;
+    // The schema as it is now: `v` became an integer field after the string was written.
+    let now = "strict_types = true\n[types.note.fields.v]\ntype = \"integer\"";
+    let engine = engine_over(&app, Fault::None, now);
+    let size = app.tree_size().await;
+    let preview = engine.preview(&undo_entry(&entry)).await.unwrap();
+    assert!(!preview.plan.feasible);
+    let c = &preview.plan.conflicts[0];
+    assert_eq!(
+        (c.kind, c.id.as_str(), c.fields.clone(), c.rule.as_deref()),
+        (
+            chronicle_core::rollback::ConflictKind::Schema,
+            "s",
+            vec!["/v".to_owned()],
+            Some("must be of type integer, got string")
+        )
+    );
+    let refused = engine
+        .request(undo_entry(&entry), &RequestContext::default())
+        .await;
+    assert!(matches!(
+        refused,
+        Err(chronicle_engine::EngineError::Conflict(_))
+    ));
+    assert_eq!(
+        app.tree_size().await,
+        size,
+        "a refused rollback writes nothing"
+    );
+}
+
+async fn a_stage_the_schema_refuses_fails_with_the_errors_a_write_reports(app: TestApp) {
+    let entry = string_then_number(&app).await;
+    let engine = engine_over(&app, Fault::SchemaRefusesStages, SCHEMA);
+    let record = engine
+        .request(undo_entry(&entry), &RequestContext::default())
+        .await
+        .unwrap();
+    assert_eq!(record.status, chronicle_engine::Status::Failed);
+    let result = record.result.unwrap();
+    assert_eq!(
+        result.errors,
+        [FieldError::new(
+            "/data/v",
+            "must be of type integer, got string"
+        )]
+    );
+    assert!(result.error.unwrap().contains("/data/v"));
 }
