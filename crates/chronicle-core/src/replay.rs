@@ -81,20 +81,34 @@ pub enum Expected {
 
 /// The expectation after undoing the entries `undone` of one entity's history (`entries`,
 /// oldest first), restricted to the changed fields `undoes` accepts. When the first undone
-/// entry made or unmade the entity, the entity is as it was right before it. Otherwise each
-/// undone field holds what it held right before the earliest undone entry that changed it.
+/// entry made or unmade the entity, or every change from it on is undone, the entity is as it
+/// was right before it. Otherwise each undone field holds what it held right before the
+/// earliest undone entry that changed it.
 pub fn expected_after_undo(
     entries: &[Entry],
     undone: &std::collections::BTreeSet<uuid::Uuid>,
     undoes: impl Fn(&Entry, &str) -> bool,
 ) -> Option<Expected> {
     let first = entries.iter().position(|e| undone.contains(&e.id))?;
-    if entries[first].operation != Operation::Update {
+    // Everything from the first undone entry on is undone (a cascade, a restore): the entity
+    // is as it was before it.
+    let changes_after = |e: &&Entry| {
+        e.entity_version.is_some()
+            && matches!(
+                e.operation,
+                Operation::Create | Operation::Update | Operation::Delete | Operation::Restore
+            )
+    };
+    let suffix = entries[first..]
+        .iter()
+        .filter(changes_after)
+        .all(|e| undone.contains(&e.id));
+    if suffix || entries[first].operation != Operation::Update {
         return Some(Expected::State(live_data(&entries[..first])));
     }
     let mut fields: Vec<(String, Option<Value>)> = Vec::new();
     for (i, e) in entries.iter().enumerate().skip(first) {
-        if !undone.contains(&e.id) || e.operation != Operation::Update {
+        if !undone.contains(&e.id) {
             continue;
         }
         let before = live_data(&entries[..i]);

@@ -143,6 +143,13 @@ impl Engine {
         }
     }
 
+    /// The record with its plan, opened once for the answer (the steps that change the record
+    /// never read the plan).
+    async fn with_plan(&self, mut record: RollbackRecord) -> Result<RollbackRecord, EngineError> {
+        record.plan = self.load_plan(record.id).await?;
+        Ok(record)
+    }
+
     /// Runs a rollback in a background task (at most one per rollback in this process).
     pub fn spawn(self: &Arc<Self>, id: Uuid) {
         let engine = self.clone();
@@ -288,7 +295,14 @@ impl Engine {
                 Ok(())
             })
             .await?;
-        self.start_if_running(record).await
+        // An atomic run answers with its plan already; any other answer gets it here.
+        let runs_now = record.status == Status::Running && record.mode == Mode::Atomic;
+        let record = self.start_if_running(record).await?;
+        if runs_now {
+            Ok(record)
+        } else {
+            self.with_plan(record).await
+        }
     }
 
     pub async fn pause(
@@ -311,7 +325,8 @@ impl Engine {
         };
         pausable(&mut self.get_bare(id).await?)?;
         self.set_control(id, ctx, Some("pause")).await?;
-        self.transition(id, ctx, pausable).await
+        let record = self.transition(id, ctx, pausable).await?;
+        self.with_plan(record).await
     }
 
     pub async fn resume(
@@ -333,7 +348,7 @@ impl Engine {
         self.set_control(id, ctx, None).await?;
         let record = self.transition(id, ctx, resumable).await?;
         self.spawn(id);
-        Ok(record)
+        self.with_plan(record).await
     }
 
     /// Emergency stop: no further stage starts. Stages already committed stay committed (and
@@ -351,17 +366,19 @@ impl Engine {
             )));
         }
         self.set_control(id, ctx, Some("stop")).await?;
-        self.transition(id, ctx, |r| {
-            if r.status.is_final() && r.status != Status::Stopped {
-                return Err(EngineError::WrongState(format!(
-                    "rollback already ended: {:?}",
-                    r.status
-                )));
-            }
-            r.status = Status::Stopped;
-            Ok(())
-        })
-        .await
+        let record = self
+            .transition(id, ctx, |r| {
+                if r.status.is_final() && r.status != Status::Stopped {
+                    return Err(EngineError::WrongState(format!(
+                        "rollback already ended: {:?}",
+                        r.status
+                    )));
+                }
+                r.status = Status::Stopped;
+                Ok(())
+            })
+            .await?;
+        self.with_plan(record).await
     }
 
     /// Records a request to the stage runner (`pause`, `stop`) or clears it.
@@ -446,7 +463,9 @@ impl Engine {
             let mut record = self.get_bare(id).await?;
             record.plan = Plan::default();
             if record.status == Status::Completed && record.verification.is_none() {
-                return self.verify(record, &plan).await;
+                let mut verified = self.verify(record, &plan).await?;
+                verified.plan = plan;
+                return Ok(verified);
             }
             if record.status != Status::Running {
                 record.plan = plan;
@@ -526,6 +545,13 @@ impl Engine {
                 _ => Vec::new(),
             };
             let why = match &results[failed] {
+                Err(OpError::Invalid(errors)) => {
+                    let each: Vec<String> = errors
+                        .iter()
+                        .map(|e| format!("{} {}", e.pointer, e.message))
+                        .collect();
+                    format!("the schema refuses its state ({})", each.join("; "))
+                }
                 Err(OpError::VersionConflict { expected, actual }) => format!(
                     "it changed since the plan was made (version {actual}, plan expected {expected})"
                 ),
@@ -536,7 +562,7 @@ impl Engine {
                 "stage {} failed at {} {}: {why}; {start} of {} operations were applied",
                 record.progress.stages_done, op.entity_type, op.id, record.progress.total
             );
-            return self
+            let mut ended = self
                 .transition(id, &ctx, |r| {
                     r.status = Status::Failed;
                     r.result = Some(RollbackResult {
@@ -546,7 +572,9 @@ impl Engine {
                     });
                     Ok(())
                 })
-                .await;
+                .await?;
+            ended.plan = plan;
+            return Ok(ended);
         }
     }
 
@@ -624,8 +652,9 @@ impl Engine {
         }
     }
 
-    /// Reads the record, applies `change`, and writes it back at the version read, retrying
-    /// when another writer got there first.
+    /// Reads the record (without its plan), applies `change`, and writes it back at the
+    /// version read, retrying when another writer got there first. Returns the record without
+    /// its plan.
     async fn transition(
         &self,
         id: Uuid,
@@ -637,7 +666,8 @@ impl Engine {
                 // Another writer (a stage runner finishing its stage) got there first.
                 tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
             }
-            let mut record = self.get(id).await?;
+            // The record alone: no step changes the plan, so it is never read (or opened) here.
+            let mut record = self.get_bare(id).await?;
             change(&mut record)?;
             let mut sys = ctx.clone();
             sys.system = true;

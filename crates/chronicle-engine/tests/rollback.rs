@@ -467,11 +467,12 @@ async fn approval_is_needed_above_the_threshold_and_never_from_the_requester() {
 }
 
 /// Fails every transaction after the first `allowed` (the first records the request), as a
-/// crash or outage mid-rollback would.
+/// crash or outage mid-rollback would, and counts how often sealed states are opened.
 struct FailingStore {
     inner: Arc<dyn Store>,
     allowed: usize,
     seen: AtomicUsize,
+    opened: AtomicUsize,
 }
 
 #[async_trait]
@@ -525,6 +526,56 @@ impl Store for FailingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+    async fn open_states(
+        &self,
+        states: Vec<(String, String, Value)>,
+    ) -> Result<Vec<Value>, StoreError> {
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        self.inner.open_states(states).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_and_running_a_rollback_opens_its_plan_once() {
+    let f = fixture().await;
+    for i in 0..3 {
+        single(
+            f.store.as_ref(),
+            create("shipment", &format!("s{i}"), json!({"n": i})),
+        )
+        .await;
+    }
+    let counting = Arc::new(FailingStore {
+        inner: f.store.clone(),
+        allowed: usize::MAX,
+        seen: AtomicUsize::new(0),
+        opened: AtomicUsize::new(0),
+    });
+    let policy = ApprovalPolicy {
+        max_entities: Some(1),
+        ..ApprovalPolicy::default()
+    };
+    let engine = Engine::new(counting.clone(), f.schema.clone(), policy);
+    let target = Target::ScopeTime {
+        entity_types: Some(vec!["shipment".into()]),
+        entities: None,
+        as_of: chronicle_core::timefmt::parse("2000-01-01T00:00:00Z").unwrap(),
+    };
+    let record = engine
+        .request(request(target, Strategy::Strict), &ctx("ann", "operator"))
+        .await
+        .unwrap();
+    assert_eq!(record.status, Status::AwaitingApproval);
+    counting.opened.store(0, Ordering::SeqCst);
+    let done = engine
+        .decide(record.id, &ctx("bob", "approver"), true, "ok".into())
+        .await
+        .unwrap();
+    assert_eq!(done.status, Status::Completed);
+    assert_eq!(done.plan.operations.len(), 3);
+    // The run reads the plan once; the approval, the verification and the record's other
+    // steps never open it.
+    assert_eq!(counting.opened.load(Ordering::SeqCst), 1);
 }
 
 async fn staged_scenario(f: &Fixture) -> Uuid {
@@ -596,6 +647,7 @@ async fn a_staged_rollback_interrupted_mid_way_resumes_to_the_same_end_state() {
         inner: f.store.clone(),
         allowed: 1 + 3,
         seen: AtomicUsize::new(0),
+        opened: AtomicUsize::new(0),
     });
     let dying = Engine::new(failing, f.schema.clone(), ApprovalPolicy::default());
     let req = RollbackRequest {
@@ -644,6 +696,7 @@ async fn pause_resume_and_stop_take_effect_between_stages() {
         inner: f.store.clone(),
         allowed: 1 + 2,
         seen: AtomicUsize::new(0),
+        opened: AtomicUsize::new(0),
     });
     let dying = Engine::new(failing, f.schema.clone(), ApprovalPolicy::default());
     let req = RollbackRequest {

@@ -276,6 +276,35 @@ fn undoing_the_creation_of_a_nested_object_removes_it() {
 }
 
 #[test]
+fn undoing_an_older_entry_that_listed_a_new_nested_object_field_by_field_removes_it() {
+    let mut sim = Sim::default();
+    sim.apply(create("s", "1", json!({"a": 1, "k": {}})));
+    let e = sim
+        .apply(update(
+            "s",
+            "1",
+            json!({"o": {"p": {"x": 1}}, "k": {"y": 2}}),
+        ))
+        .unwrap();
+    // As entries were written before a nested object became one change.
+    let legacy = |path: &str, v: Value| crate::entry::FieldChange {
+        path: path.into(),
+        field_type: "integer".into(),
+        old: None,
+        new: Some(v),
+        change: crate::entry::ChangeKind::Create,
+        impact: crate::entry::Impact::Low,
+    };
+    let written = sim.entries.iter_mut().find(|x| x.id == e.id).unwrap();
+    written.change_set.field_changes = vec![legacy("/k/y", json!(2)), legacy("/o/p/x", json!(1))];
+    let e = written.clone();
+    let p = sim.plan(&undo(vec![e]), Strategy::Strict);
+    sim.execute(&p);
+    // `/o` did not exist and goes; `/k` existed (empty) and stays.
+    assert_eq!(sim.data("s", "1"), Some(json!({"a": 1, "k": {}})));
+}
+
+#[test]
 fn non_conflicting_undoes_the_fields_of_a_transaction_nothing_later_touched() {
     let mut sim = Sim::default();
     sim.apply(create("r", "1", json!({"a": 0, "b": 0})));

@@ -103,11 +103,48 @@ pub(super) fn target_state(h: &History, undone: &[&Entry], scope: Scope) -> Opti
                     })
                     .collect();
                 data = diff::apply(Some(&data), &inverse).unwrap_or(Value::Null);
+                remove_objects_it_created(&mut data, e, scope);
             }
             _ => {}
         }
     }
     (!deleted).then(|| crate::entity::in_key_order(data))
+}
+
+/// Entries written before a nested object that appears became one change list its fields one
+/// by one (`/o/x`, `/o/y`); undoing those fields alone would leave `/o` behind empty. An
+/// object that the undo leaves empty is removed when the entry's old values show it did not
+/// exist before the entry.
+fn remove_objects_it_created(data: &mut Value, e: &Entry, scope: Scope) {
+    let Some(before) = &e.old_values else { return };
+    for c in &e.change_set.field_changes {
+        if c.old.is_some() || !scope.keeps(e, &c.path) {
+            continue;
+        }
+        let Some(mut tokens) = diff::parse_pointer(&c.path) else {
+            continue;
+        };
+        // Parents, deepest first, never the data itself.
+        while tokens.len() > 1 {
+            tokens.pop();
+            let parent: String = tokens
+                .iter()
+                .map(|t| format!("/{}", diff::escape_token(t)))
+                .collect();
+            let empty = data
+                .pointer(&parent)
+                .is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()));
+            if !empty || before.pointer(&parent).is_some() {
+                break;
+            }
+            let removal = Change {
+                path: parent,
+                old: None,
+                new: None,
+            };
+            *data = diff::apply(Some(data), &[removal]).unwrap_or(Value::Null);
+        }
+    }
 }
 
 /// The write that undoes `undone` on one entity, if it changes anything.

@@ -43,6 +43,8 @@ mod ledger;
 mod lineage;
 mod openapi_contract;
 mod ops;
+mod rollback_faults;
+mod rollback_laws;
 mod rollbacks;
 mod security;
 mod sse;
