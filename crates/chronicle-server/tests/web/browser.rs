@@ -53,13 +53,11 @@ async fn in_a_browser_one_signs_in_follows_the_feed_searches_reads_history_and_s
     assert_eq!(b.path().await, "/");
     b.find("#live-status").await;
     // Live: an entry committed now appears without a reload.
-    b.client
-        .wait()
-        .for_element(fantoccini::Locator::XPath(
-            "//span[@id='live-status' and text()='Live']",
-        ))
-        .await
-        .expect("the stream connects");
+    b.wait_xpath(
+        "//span[@id='live-status' and text()='Live']",
+        "the stream connects",
+    )
+    .await;
     let created = web
         .create("note", "n-2", json!({"text": "arrives live"}))
         .await;
@@ -70,13 +68,11 @@ async fn in_a_browser_one_signs_in_follows_the_feed_searches_reads_history_and_s
     let held = web.create("note", "n-3", json!({"text": "held"})).await["entry"]["seq"]
         .as_u64()
         .unwrap();
-    b.client
-        .wait()
-        .for_element(fantoccini::Locator::XPath(
-            "//span[@id='live-status' and starts-with(text(), 'Paused (')]",
-        ))
-        .await
-        .expect("the held entry is counted");
+    b.wait_xpath(
+        "//span[@id='live-status' and starts-with(text(), 'Paused (')]",
+        "the held entry is counted",
+    )
+    .await;
     assert_eq!(b.count(&format!("#feed tr[data-seq='{held}']")).await, 0);
     b.click("#pause").await;
     b.find(&format!("#feed tr[data-seq='{held}']")).await;
@@ -244,13 +240,11 @@ async fn rollback_flow(backend: Backend) {
     b.goto(&at).await;
     b.fill("#j-approve", "checked with finance").await;
     b.click("form[action$='/approve'] button").await;
-    b.client
-        .wait()
-        .for_element(fantoccini::Locator::XPath(
-            "//strong[@id='status' and text()='completed']",
-        ))
-        .await
-        .expect("the rollback completes");
+    b.wait_xpath(
+        "//strong[@id='status' and text()='completed']",
+        "the rollback completes",
+    )
+    .await;
     b.screenshot("rollback-done").await;
     assert_eq!(price(&web).await, json!(10));
     let record: Value = rollbacks(&web).await[0].clone();

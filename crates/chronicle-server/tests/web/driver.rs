@@ -126,6 +126,15 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {css}: {e}"))
     }
 
+    /// Waits (WebDriver's own polling) until an element matches `xpath`.
+    pub async fn wait_xpath(&self, xpath: &str, what: &str) {
+        self.client
+            .wait()
+            .for_element(Locator::XPath(xpath))
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
+
     pub async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("element text")
     }
