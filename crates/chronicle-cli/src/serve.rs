@@ -51,6 +51,8 @@ pub async fn run(settings: &Settings, options: Options) -> Result<()> {
             let loaded = demo::load(&*store, 1.0, false)
                 .await
                 .context("cannot load the demo data")?;
+            // The alert rules watch the planted incident as if it happened while serving.
+            config.alerts.evaluate_after_seq = loaded.incident_after_seq;
             tracing::info!(
                 entries = loaded.entries,
                 seconds = loaded.seconds,

@@ -118,6 +118,10 @@ pub struct AlertSettings {
     pub webhook_timeout_secs: u64,
     /// Deliveries in flight at once; alerts beyond are recorded but not delivered. Default 64.
     pub max_deliveries: usize,
+    /// Evaluate the entries after this seq when the server starts (`None`, the default: only
+    /// entries committed from then on). `serve --demo` sets it so that the rules see the
+    /// demo's planted incident, which is written before the server runs.
+    pub evaluate_after_seq: Option<u64>,
 }
 
 impl Default for AlertSettings {
@@ -127,6 +131,7 @@ impl Default for AlertSettings {
             webhook_backoff_ms: 500,
             webhook_timeout_secs: 10,
             max_deliveries: 64,
+            evaluate_after_seq: None,
         }
     }
 }

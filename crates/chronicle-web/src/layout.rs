@@ -71,6 +71,8 @@ pub fn page(title: &str, nav: Nav, session: Option<&Session>, body: Markup) -> M
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Chronicle" }
+                // No favicon request (and no 404 for it in the browser's console).
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href=(assets::path(&assets::CSS));
                 script src=(assets::path(&assets::JS)) defer {}
             }

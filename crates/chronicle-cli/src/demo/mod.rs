@@ -41,6 +41,9 @@ pub struct Loaded {
     pub entities: u64,
     pub by_operation: BTreeMap<String, u64>,
     pub by_entity_type: BTreeMap<String, u64>,
+    /// The tree size just before the planted incident (the mistaken 2 a.m. rate card), so
+    /// `serve --demo` can have the alert rules evaluate it.
+    pub incident_after_seq: Option<u64>,
     pub first_timestamp: Option<String>,
     pub last_timestamp: Option<String>,
     pub seconds: f64,
@@ -84,6 +87,14 @@ pub async fn load(store: &dyn Store, scale: f64, quiet: bool) -> Result<Loaded> 
     let bar = progress::bar(requests.len() as u64, "demo", quiet);
     let mut loaded = Loaded::default();
     for (n, req) in requests.into_iter().enumerate() {
+        let incident = req
+            .context
+            .correlation_id
+            .as_deref()
+            .is_some_and(|c| c.starts_with(world::INCIDENT_PREFIX));
+        if incident && loaded.incident_after_seq.is_none() {
+            loaded.incident_after_seq = Some(store.head().await?.tree_size);
+        }
         write_one(store, n, req, &mut loaded).await?;
         bar.inc(1);
     }

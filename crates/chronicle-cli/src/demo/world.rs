@@ -12,12 +12,14 @@ use chronicle_store::{WriteKind, WriteRequest};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime, Time};
 
+mod incident;
 mod office;
 mod setup;
 mod shipping;
 
 /// Simulated days of activity.
 pub const DAYS: i64 = 14;
+pub use incident::INCIDENT_PREFIX;
 /// Working hours each day: the clock jumps from the end to the next morning.
 const DAY_START_HOUR: u8 = 7;
 const DAY_END_HOUR: u8 = 20;
@@ -240,6 +242,7 @@ pub fn generate(scale: f64, start: OffsetDateTime) -> Vec<WriteRequest> {
     };
     w.new_sessions();
     w.setup();
+    w.alert_rules();
     w.bulk_import();
     w.tick();
     w.onboarding_transaction();
@@ -247,6 +250,7 @@ pub fn generate(scale: f64, start: OffsetDateTime) -> Vec<WriteRequest> {
         w.tick();
         w.step();
     }
+    w.incident();
     w.out
 }
 
@@ -476,7 +480,7 @@ mod tests {
     }
 
     #[test]
-    fn the_demo_has_one_bulk_import_and_one_transaction() {
+    fn the_demo_has_the_bulk_import_the_mistaken_rate_card_and_one_transaction() {
         let reqs = generate(1.0, start());
         let bulks = reqs
             .iter()
@@ -486,7 +490,21 @@ mod tests {
             .iter()
             .filter(|r| matches!(r.kind, WriteKind::Transaction { .. }))
             .count();
-        assert_eq!((bulks, txns), (1, 1));
+        // The customer import, and the 2 a.m. rate card of the planted incident.
+        assert_eq!((bulks, txns), (2, 1));
+        let incident: Vec<_> = reqs
+            .iter()
+            .filter(|r| {
+                r.context
+                    .correlation_id
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with(INCIDENT_PREFIX))
+            })
+            .collect();
+        assert!(matches!(incident[0].kind, WriteKind::Bulk { .. }));
+        let at = incident[0].context.at.expect("backdated");
+        assert_eq!((at.hour(), at.minute()), (2, 7));
+        assert!(incident.len() > 1, "invoices were recalculated after it");
         assert!(reqs.len() > 3_000, "{} requests", reqs.len());
     }
 }

@@ -30,7 +30,7 @@ pub async fn evaluate(state: AppState) {
         hub.clone(),
         state.store.clone(),
         EntryFilter::default(),
-        None,
+        state.config.alerts.evaluate_after_seq,
     )
     .await
     else {

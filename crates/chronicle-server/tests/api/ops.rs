@@ -153,6 +153,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/tokens"),
     ("delete", "/v1/tokens/{id}"),
     ("post", "/v1/subjects/{subject}/erase"),
+    ("get", "/v1/whoami"),
 ];
 
 async fn openapi_documents_every_route_served(app: TestApp) {

@@ -33,6 +33,8 @@ macro_rules! web_tests {
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod browser;
+mod driver;
 mod pages;
 mod rollbacks;
 mod rollbacks_approval;
