@@ -15,6 +15,7 @@
 mod bench;
 mod bundle;
 mod demo;
+mod lineage;
 mod progress;
 mod remote;
 mod rollback;
@@ -87,6 +88,14 @@ enum Command {
         remote: remote::Remote,
         #[command(subcommand)]
         command: token::TokenCommand,
+    },
+    /// An entity's lineage on a running server: what it came from, what depends on it (text,
+    /// JSON, Graphviz DOT or Mermaid).
+    Lineage {
+        #[command(flatten)]
+        remote: remote::Remote,
+        #[command(flatten)]
+        args: lineage::LineageArgs,
     },
     /// Data subjects on a running server: GDPR erasure of their sensitive values.
     Subject {
@@ -313,6 +322,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Snapshot { remote, command } => return snapshot::run(&remote, command).await,
         Command::Token { remote, command } => return token::run(&remote, command).await,
         Command::Subject { remote, command } => return subject::run(&remote, command).await,
+        Command::Lineage { remote, args } => return lineage::run(&remote, args).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -211,6 +211,7 @@ fn every_command_has_help() {
         vec!["rollback", "approve", "--help"],
         vec!["snapshot", "create", "--help"],
         vec!["subject", "erase", "--help"],
+        vec!["lineage", "--help"],
     ] {
         let o = run(t.path(), &args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
@@ -1959,4 +1960,104 @@ async fn insecure_no_auth_is_called_out_and_refused_off_loopback() {
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("loopback"), "{}", stderr(&o));
+}
+
+// ---- Lineage over the CLI, on both backends.
+
+const LINEAGE_SCHEMA: &str = r#"
+[types.customer]
+[types.order]
+[types.order.fields.customer_id]
+type = "string"
+references = "customer"
+"#;
+
+/// `chronicle lineage` against a server on the ledger `ledger` names (SQLite data dir, or
+/// `--database`/`--pg-schema`).
+async fn lineage_is_drawn_by_the_cli(t: &Path, data: &Path, ledger: &[&str]) {
+    let schema = t.join("schema.toml");
+    std::fs::write(&schema, LINEAGE_SCHEMA).unwrap();
+    let mut extra = vec!["--schema", schema.to_str().unwrap()];
+    extra.extend_from_slice(ledger);
+    let client = reqwest::Client::new();
+    let server = Server::start(t, data, &extra);
+    server.ready(&client).await;
+    post(
+        &client,
+        &server,
+        "/v1/entities/customer",
+        json!({"id": "c1", "data": {}, "metadata": {"source": {"system": "crm", "record_id": "r1"}}}),
+    )
+    .await;
+    post(
+        &client,
+        &server,
+        "/v1/entities/order",
+        json!({"id": "o\"1", "data": {"customer_id": "c1"}}),
+    )
+    .await;
+
+    let o = remote(t, &server, &["lineage", "customer/c1", "--format", "dot"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dot = stdout(&o);
+    assert!(dot.starts_with("digraph lineage {"), "{dot}");
+    assert!(
+        dot.contains(r#""order/o\"1" -> "customer/c1" [label="references"];"#),
+        "{dot}"
+    );
+    assert!(
+        dot.contains(r#""_source/crm/r1" -> "customer/c1" [label="source"];"#),
+        "{dot}"
+    );
+    let o = remote(
+        t,
+        &server,
+        &[
+            "lineage",
+            "customer/c1",
+            "--format",
+            "mermaid",
+            "--direction",
+            "upstream",
+        ],
+    );
+    let mermaid = stdout(&o);
+    assert!(mermaid.starts_with("flowchart LR"), "{mermaid}");
+    assert!(mermaid.contains("-->|source|"), "{mermaid}");
+    assert!(!mermaid.contains("references"), "upstream only: {mermaid}");
+    let o = remote(t, &server, &["lineage", "customer/c1", "--depth", "1"]);
+    assert!(
+        stdout(&o).contains("order/o\"1 -references-> customer/c1  (entry "),
+        "{}",
+        stdout(&o)
+    );
+    let o = remote(t, &server, &["lineage", "customer/c1", "--json"]);
+    assert_eq!(json_of(&o)["root"], "customer/c1");
+    let o = remote(t, &server, &["lineage", "customer/nobody"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("error 404"), "{}", stderr(&o));
+    let o = remote(t, &server, &["lineage", "customer/c1", "--depth", "99"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/query/depth"), "{}", stderr(&o));
+    let o = remote(t, &server, &["lineage", "c1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("TYPE/ID"), "{}", stderr(&o));
+}
+
+#[tokio::test]
+async fn lineage_is_drawn_by_the_cli_on_sqlite() {
+    let (t, data) = tempdir();
+    lineage_is_drawn_by_the_cli(t.path(), &data, &[]).await;
+}
+
+#[tokio::test]
+async fn lineage_is_drawn_by_the_cli_on_postgresql() {
+    let Some((url, mut conn)) = postgres().await else {
+        return;
+    };
+    let (t, data) = tempdir();
+    let schema = pg_schema_name("lineage");
+    let pg = ["--database", url.as_str(), "--pg-schema", schema.as_str()];
+    lineage_is_drawn_by_the_cli(t.path(), &data, &pg).await;
+    drop_pg_schema(&mut conn, &schema).await;
 }

@@ -199,3 +199,226 @@ pub fn svg(graph: &Graph) -> String {
     out.push_str("</svg>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Edge, EdgeKind};
+    use proptest::prelude::*;
+
+    /// DOT's tokens, as far as these graphs use them.
+    #[derive(Debug, PartialEq)]
+    enum Token {
+        Quoted(String),
+        Word(String),
+        Punct(&'static str),
+    }
+
+    fn tokens(text: &str) -> Result<Vec<Token>, String> {
+        let mut out = Vec::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                c if c.is_whitespace() => {}
+                '"' => {
+                    let mut s = String::new();
+                    loop {
+                        match chars.next().ok_or("unterminated string")? {
+                            '"' => break,
+                            '\\' => match chars.next().ok_or("dangling escape")? {
+                                '"' => s.push('"'),
+                                '\\' => s.push('\\'),
+                                'n' => s.push('\n'),
+                                other => return Err(format!("unknown escape \\{other}")),
+                            },
+                            c => s.push(c),
+                        }
+                    }
+                    out.push(Token::Quoted(s));
+                }
+                '-' if chars.peek() == Some(&'>') => {
+                    chars.next();
+                    out.push(Token::Punct("->"));
+                }
+                '{' => out.push(Token::Punct("{")),
+                '}' => out.push(Token::Punct("}")),
+                '[' => out.push(Token::Punct("[")),
+                ']' => out.push(Token::Punct("]")),
+                '=' => out.push(Token::Punct("=")),
+                ',' => out.push(Token::Punct(",")),
+                ';' => out.push(Token::Punct(";")),
+                c if c.is_ascii_alphanumeric() || c == '_' => {
+                    let mut w = String::from(c);
+                    while let Some(&n) = chars.peek() {
+                        if !(n.is_ascii_alphanumeric() || n == '_') {
+                            break;
+                        }
+                        w.push(n);
+                        chars.next();
+                    }
+                    out.push(Token::Word(w));
+                }
+                other => return Err(format!("stray character {other:?}")),
+            }
+        }
+        Ok(out)
+    }
+
+    type Parsed = (Vec<(String, String)>, Vec<(String, String, String)>);
+
+    /// A structural parse of DOT: `digraph ID { stmt; ... }` where a statement is an
+    /// attribute (`a=b`), a default (`node [...]`), a node (`"id" [...]`) or an edge
+    /// (`"a" -> "b" [...]`). Returns the nodes (id, label) and edges (from, to, label).
+    fn parse_dot(text: &str) -> Result<Parsed, String> {
+        let toks = tokens(text)?;
+        match &toks[..] {
+            [Token::Word(d), Token::Word(_), Token::Punct("{"), ..] if d == "digraph" => {}
+            _ => return Err("no `digraph ID {`".into()),
+        }
+        // An optional `[name=value, ...]` at `i`; returns the label.
+        let list = |i: &mut usize| -> Result<String, String> {
+            let mut label = String::new();
+            if toks.get(*i) != Some(&Token::Punct("[")) {
+                return Ok(label);
+            }
+            *i += 1;
+            loop {
+                let name = match toks.get(*i) {
+                    Some(Token::Word(w)) => w.clone(),
+                    Some(Token::Punct("]")) => {
+                        *i += 1;
+                        return Ok(label);
+                    }
+                    other => return Err(format!("bad attribute name {other:?}")),
+                };
+                if toks.get(*i + 1) != Some(&Token::Punct("=")) {
+                    return Err("attribute without =".into());
+                }
+                let value = match toks.get(*i + 2) {
+                    Some(Token::Word(w)) | Some(Token::Quoted(w)) => w.clone(),
+                    other => return Err(format!("bad attribute value {other:?}")),
+                };
+                if name == "label" {
+                    label = value;
+                }
+                *i += 3;
+                if toks.get(*i) == Some(&Token::Punct(",")) {
+                    *i += 1;
+                }
+            }
+        };
+        let (mut nodes, mut edges) = (Vec::new(), Vec::new());
+        let mut i = 3;
+        loop {
+            match toks.get(i) {
+                Some(Token::Punct("}")) if i + 1 == toks.len() => return Ok((nodes, edges)),
+                Some(Token::Word(_)) if toks.get(i + 1) == Some(&Token::Punct("=")) => i += 3,
+                Some(Token::Word(w)) if w == "node" || w == "edge" => {
+                    i += 1;
+                    list(&mut i)?;
+                }
+                Some(Token::Quoted(a)) if toks.get(i + 1) == Some(&Token::Punct("->")) => {
+                    let Some(Token::Quoted(b)) = toks.get(i + 2) else {
+                        return Err("edge without a target".into());
+                    };
+                    i += 3;
+                    edges.push((a.clone(), b.clone(), list(&mut i)?));
+                }
+                Some(Token::Quoted(a)) => {
+                    i += 1;
+                    nodes.push((a.clone(), list(&mut i)?));
+                }
+                other => return Err(format!("unexpected {other:?}")),
+            }
+            if toks.get(i) != Some(&Token::Punct(";")) {
+                return Err(format!("statement not ended by ; at token {i}"));
+            }
+            i += 1;
+        }
+    }
+
+    fn node(key: &str, label: &str, depth: usize) -> Node {
+        let (t, id) = key.split_once('/').unwrap();
+        Node {
+            key: key.to_owned(),
+            node_type: t.to_owned(),
+            id: id.to_owned(),
+            label: label.to_owned(),
+            depth,
+            count: None,
+            cut: None,
+        }
+    }
+
+    fn graph(labels: &[String]) -> Graph {
+        let nodes: Vec<Node> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| node(&format!("t{i}/{l}"), l, i))
+            .collect();
+        let edges = nodes
+            .windows(2)
+            .map(|w| Edge {
+                from: w[1].key.clone(),
+                to: w[0].key.clone(),
+                kind: EdgeKind::References,
+                entry_id: None,
+                at: None,
+            })
+            .collect();
+        Graph {
+            root: nodes.first().map(|n| n.key.clone()).unwrap_or_default(),
+            nodes,
+            edges,
+            truncated: false,
+        }
+    }
+
+    proptest! {
+        /// Whatever the ids hold (quotes, backslashes, any printable character), the DOT
+        /// text parses, and gives back every node's key and label and every edge.
+        #[test]
+        fn dot_parses_and_gives_back_every_key_label_and_edge(
+            labels in proptest::collection::vec("[\"\\\\#<>{}\\[\\];= a-z\\PC]{0,12}", 1..6)
+        ) {
+            let g = graph(&labels);
+            let (nodes, edges) = parse_dot(&dot(&g)).map_err(TestCaseError::fail)?;
+            let expected: Vec<(String, String)> =
+                g.nodes.iter().map(|n| (n.key.clone(), n.label.clone())).collect();
+            prop_assert_eq!(nodes, expected);
+            let expected: Vec<(String, String, String)> = g
+                .edges
+                .iter()
+                .map(|e| (e.from.clone(), e.to.clone(), "references".to_owned()))
+                .collect();
+            prop_assert_eq!(edges, expected);
+        }
+
+        /// A Mermaid label never holds the characters that would end it early.
+        #[test]
+        fn mermaid_labels_hold_no_raw_quote_or_bracket(
+            labels in proptest::collection::vec("[\"\\\\#<> a-z\\PC]{0,12}", 1..6)
+        ) {
+            let g = graph(&labels);
+            let text = mermaid(&g);
+            for (i, line) in text.lines().skip(1).take(g.nodes.len()).enumerate() {
+                let inner = line
+                    .strip_prefix(&format!("  n{i}[\""))
+                    .and_then(|l| l.strip_suffix("\"]"))
+                    .ok_or_else(|| TestCaseError::fail(format!("not a node line: {line}")))?;
+                prop_assert!(!inner.contains('"') && !inner.contains('<') && !inner.contains('>'), "{}", line);
+            }
+        }
+    }
+
+    #[test]
+    fn svg_escapes_labels_and_links_entities_to_their_pages() {
+        let g = graph(&["a<b>&\"c".to_owned()]);
+        let text = svg(&g);
+        assert!(text.contains("a&lt;b&gt;&amp;&quot;c"), "{text}");
+        assert!(
+            text.contains("href=\"/entities/t0/a%3Cb%3E%26%22c\""),
+            "{text}"
+        );
+    }
+}

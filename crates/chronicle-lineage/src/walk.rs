@@ -15,7 +15,8 @@ use chronicle_core::{Entry, replay};
 use chronicle_engine::EngineError;
 use chronicle_engine::target::all_entries;
 use chronicle_store::{EntryQuery, GroupBy, Order, Store};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -74,6 +75,7 @@ pub async fn lineage(
         b: Builder::new(options.max_nodes.max(1)),
         queue: VecDeque::new(),
         seen: HashSet::new(),
+        histories: HashMap::new(),
     };
     let root_key = key(&root.entity_type, &root.id);
     let history = walk.history(root).await?;
@@ -128,6 +130,7 @@ struct Walk<'a> {
     b: Builder,
     queue: VecDeque<(String, Way, usize)>,
     seen: HashSet<(String, Way)>,
+    histories: HashMap<EntityRef, Arc<Vec<Entry>>>,
 }
 
 fn entity_node(r: &EntityRef, depth: usize) -> Node {
@@ -218,16 +221,20 @@ impl Walk<'_> {
         }
     }
 
-    async fn history(&self, r: &EntityRef) -> Result<Vec<Entry>, EngineError> {
-        all_entries(
-            self.store,
-            EntryQuery {
-                entity_type: Some(r.entity_type.clone()),
-                entity_id: Some(r.id.clone()),
-                ..self.query()
-            },
-        )
-        .await
+    /// The entity's entries up to `as_of`, read once per walk (a `both` walk expands the
+    /// entity it starts from twice).
+    async fn history(&mut self, r: &EntityRef) -> Result<Arc<Vec<Entry>>, EngineError> {
+        if let Some(h) = self.histories.get(r) {
+            return Ok(h.clone());
+        }
+        let q = EntryQuery {
+            entity_type: Some(r.entity_type.clone()),
+            entity_id: Some(r.id.clone()),
+            ..self.query()
+        };
+        let h = Arc::new(all_entries(self.store, q).await?);
+        self.histories.insert(r.clone(), h.clone());
+        Ok(h)
     }
 
     /// Adds the neighbour and its edge, and queues it. False when the node limit was hit.
@@ -285,7 +292,7 @@ impl Walk<'_> {
         let next = depth + 1;
         let mut steps = Vec::new();
         // Batches first: they are shown whichever way the walk goes.
-        for e in &history {
+        for e in history.iter() {
             if let Some(id) = e.parent_id {
                 let node = record_node(BULK, "bulk", id, next);
                 steps.push(Step::of(node, EdgeKind::SameBulk, true, e));

@@ -236,6 +236,29 @@ mod tests {
     }
 
     #[test]
+    fn the_source_filters_match_a_source_with_a_system_as_the_backends_index_it() {
+        let mut e = entry();
+        e.metadata = json!({"source": {"system": "crm", "record_id": "r1", "import_id": "i1"}});
+        for f in [
+            json!({"source_system": "crm"}),
+            json!({"source_system": "crm", "source_record_id": "r1", "import_id": "i1"}),
+            json!({"import_id": "i1"}),
+        ] {
+            assert!(filter(f.clone()).matches(&e), "{f}");
+        }
+        for f in [
+            json!({"source_system": "erp"}),
+            json!({"source_system": "crm", "source_record_id": "r2"}),
+        ] {
+            assert!(!filter(f.clone()).matches(&e), "{f}");
+        }
+        // Without a system there is no source (an event's free-form metadata).
+        e.metadata = json!({"source": {"import_id": "i1"}});
+        assert!(!filter(json!({"import_id": "i1"})).matches(&e));
+        assert!(filter(json!({})).matches(&e));
+    }
+
+    #[test]
     fn body_filters_are_checked_like_query_parameters() {
         let f = filter(json!({"entity_type": "_alert", "field": "role", "actor": ""}));
         let pointers: Vec<_> = f.check("/filter").into_iter().map(|e| e.pointer).collect();

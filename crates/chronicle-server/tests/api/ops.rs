@@ -154,6 +154,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/tokens/{id}"),
     ("post", "/v1/subjects/{subject}/erase"),
     ("get", "/v1/whoami"),
+    ("get", "/v1/lineage/{type}/{id}"),
+    ("get", "/v1/lineage/{type}/{id}/impact"),
+    ("get", "/v1/entities/{type}/{id}/provenance"),
 ];
 
 async fn openapi_documents_every_route_served(app: TestApp) {

@@ -41,6 +41,7 @@ secure_tests!(
     a_stream_ends_once_its_token_is_revoked,
     an_expired_token_is_refused,
     bad_token_requests_are_refused_by_field,
+    lineage_reads_are_masked_for_an_operator_and_recorded_as_access,
 );
 
 async fn secure_app(backend: Backend) -> Option<TestApp> {
@@ -655,4 +656,59 @@ async fn bad_token_requests_are_refused_by_field(app: TestApp) {
     expect_problem(res, StatusCode::NOT_FOUND, "not-found").await;
     // Refused requests wrote nothing.
     assert_eq!(app.store.head().await.unwrap().tree_size, before);
+}
+
+async fn lineage_reads_are_masked_for_an_operator_and_recorded_as_access(app: TestApp) {
+    let email = "first.address@example.com";
+    let res = as_(&app, ROOT, Method::POST, "/v1/entities/customer")
+        .json(&json!({"id": "c1", "data": {"email": email}}))
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::CREATED).await;
+    let operator = token(&app, "op", "operator").await;
+    let auditor = token(&app, "aud", "auditor").await;
+    let get = |token: String, path: &'static str| {
+        let app = &app;
+        async move {
+            let res = as_(app, &token, Method::GET, path).send().await.unwrap();
+            expect_json(res, StatusCode::OK).await
+        }
+    };
+    let provenance = "/v1/entities/customer/c1/provenance?field=/email";
+    let masked = get(operator.clone(), provenance).await;
+    assert_eq!(masked["value"], "****.com", "{masked}");
+    assert_eq!(masked["chain"][0]["new"], "****.com");
+    let plain = get(auditor.clone(), provenance).await;
+    assert_eq!(plain["value"], email);
+    let impact = get(operator.clone(), "/v1/lineage/customer/c1/impact").await;
+    let before = &impact["preview"]["operations"][0]["before"]["email"];
+    assert_eq!(before, "****.com", "{impact}");
+    get(auditor, "/v1/lineage/customer/c1").await;
+    let res = as_(
+        &app,
+        ROOT,
+        Method::GET,
+        "/v1/audit/entries?operation=access&limit=100",
+    )
+    .send()
+    .await
+    .unwrap();
+    let entries = expect_json(res, StatusCode::OK).await;
+    let summaries: Vec<&str> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["summary"].as_str())
+        .collect();
+    for what in [
+        "provenance of customer c1 /email",
+        "impact of customer c1",
+        "lineage of customer c1",
+    ] {
+        assert!(
+            summaries.iter().any(|s| s.starts_with(what)),
+            "{what} in {summaries:?}"
+        );
+    }
 }
