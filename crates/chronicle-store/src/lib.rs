@@ -8,12 +8,16 @@
 //!   generic over a backend's [`executor::LedgerTxn`].
 //! - [`verify`]: recomputes every leaf, the tree and the head from stored rows.
 //! - [`proofs`]: inclusion and consistency proofs from stored nodes, O(log n) reads.
-//! - [`suite`]: the conformance suite each backend's tests run unchanged;
-//!   [`sealing_suite`]: encryption at rest and erasure, run by each backend with its raw bytes.
+//! - `suite`: the conformance suite each backend's tests run unchanged; `sealing_suite`:
+//!   encryption at rest and erasure, run by each backend with its raw bytes. Both only with
+//!   the `testing` feature, which backends enable in their dev-dependencies, so neither is in
+//!   a release build.
 //! - [`seal`]: encryption at rest of sensitive values (master key, per-subject data keys,
 //!   the sealed-value envelope) and the rule of which values are sensitive.
 //! - [`unseal`]: [`unseal::Unsealing`], the [`Store`] decorator that opens sealed values on
 //!   reads (and shows erased ones as `"[erased]"`); `rows()` stays raw.
+//! - [`writer`]: [`Writer`], the one door every write passes (redaction, then the store,
+//!   then the observer that wakes the stream and counts the write), with typed answers.
 //!
 //! *Invariant:* an entity change and its entry are written in the same database transaction
 //! by [`executor::execute`]; no other code path writes either.
@@ -26,13 +30,17 @@ pub mod executor;
 pub mod model;
 pub mod proofs;
 pub mod seal;
+#[cfg(feature = "testing")]
 pub mod sealing_suite;
+#[cfg(feature = "testing")]
 pub mod suite;
 pub mod unseal;
 pub mod verify;
+pub mod writer;
 
 pub use error::StoreError;
 pub use model::*;
+pub use writer::{Batch, Op, WriteObserver, Writer};
 
 use async_trait::async_trait;
 use chronicle_core::merkle::Hash;
@@ -105,21 +113,28 @@ pub trait Store: Send + Sync + 'static {
     /// Seals the sensitive fields of entity states that an engine record embeds (a rollback
     /// plan's before and after), each under its subject's key, so that the record holds no
     /// plaintext of them; an erased subject's fields become `"[erased]"`. Each state is
-    /// (entity type, id, data); the answer is the data, in order. The default (no encryption
-    /// at rest) returns the data as it is.
+    /// (entity type, id, data); the answer is the data, in order.
+    ///
+    /// Required, with no default: a decorator that forgot to forward it would otherwise
+    /// store plaintext silently. A store that seals nothing at rest answers
+    /// [`unsealed_states`].
     async fn seal_states(
         &self,
         states: Vec<(String, String, serde_json::Value)>,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
-        Ok(states.into_iter().map(|(_, _, data)| data).collect())
-    }
+    ) -> Result<Vec<serde_json::Value>, StoreError>;
 
     /// Opens sealed fields of entity states (those [`Store::seal_states`] sealed, and entity
-    /// data read through [`Store::stored`]); erased ones read `"[erased]"`.
+    /// data read through [`Store::stored`]); erased ones read `"[erased]"`. Required for the
+    /// same reason as `seal_states`.
     async fn open_states(
         &self,
         states: Vec<(String, String, serde_json::Value)>,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
-        Ok(states.into_iter().map(|(_, _, data)| data).collect())
-    }
+    ) -> Result<Vec<serde_json::Value>, StoreError>;
+}
+
+/// The states' data as they are: the answer of [`Store::seal_states`] and
+/// [`Store::open_states`] for a store whose reads and records hold no sealed values (a backend
+/// read raw; sealing at rest is the [`unseal::Unsealing`] decorator's).
+pub fn unsealed_states(states: Vec<(String, String, serde_json::Value)>) -> Vec<serde_json::Value> {
+    states.into_iter().map(|(_, _, data)| data).collect()
 }

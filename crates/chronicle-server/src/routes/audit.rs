@@ -1,6 +1,6 @@
 //! The audit log: recording external events, searching entries, one entry, and counts.
 
-use super::{mask_entries, record_access, write_event};
+use super::{mask_entries, record_access};
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::context::Ctx;
@@ -58,7 +58,7 @@ pub async fn record_event(
         ));
     }
     let event = check_event(&state, body)?;
-    let mut entry = write_event(&state, ctx, event).await?;
+    let mut entry = state.writer.record_event(ctx, event).await?;
     mask_entries(&state, &caller, [&mut entry]);
     Ok((StatusCode::CREATED, axum::Json(entry)).into_response())
 }

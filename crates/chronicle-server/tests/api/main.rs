@@ -38,6 +38,7 @@ mod entities;
 mod helpers;
 mod ledger;
 mod ops;
+mod redaction;
 mod rollbacks;
 mod security;
 mod sse;
