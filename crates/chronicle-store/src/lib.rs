@@ -48,6 +48,125 @@ use chronicle_core::{EntityState, Entry};
 use uuid::Uuid;
 
 /// A Chronicle backend: one ledger, the entities' current state, and the queries over them.
+///
+/// A decorator (logging, fault injection, unsealing) forwards sealing or does not compile:
+/// `seal_states` and `open_states` have no default. This one forgot them:
+///
+/// ```compile_fail
+/// # use chronicle_store::*;
+/// # use chronicle_core::{EntityState, Entry, merkle::Hash};
+/// # use std::sync::Arc;
+/// # use uuid::Uuid;
+/// struct Logged(Arc<dyn Store>);
+///
+/// #[async_trait::async_trait]
+/// impl Store for Logged {
+///     async fn write(&self, req: WriteRequest) -> Result<WriteResponse, StoreError> {
+///         println!("writing");
+///         self.0.write(req).await
+///     }
+/// #   async fn entity(&self, t: &str, id: &str) -> Result<Option<EntityState>, StoreError> {
+/// #       self.0.entity(t, id).await
+/// #   }
+/// #   async fn list_entities(
+/// #       &self,
+/// #       t: &str,
+/// #       after: Option<&str>,
+/// #       limit: usize,
+/// #   ) -> Result<Vec<EntityState>, StoreError> {
+/// #       self.0.list_entities(t, after, limit).await
+/// #   }
+/// #   async fn entry(&self, id: Uuid) -> Result<Option<Entry>, StoreError> {
+/// #       self.0.entry(id).await
+/// #   }
+/// #   async fn search(&self, q: &EntryQuery) -> Result<Vec<Entry>, StoreError> {
+/// #       self.0.search(q).await
+/// #   }
+/// #   async fn summary(&self, q: &EntryQuery, by: GroupBy) -> Result<Vec<Group>, StoreError> {
+/// #       self.0.summary(q, by).await
+/// #   }
+/// #   async fn head(&self) -> Result<LedgerHead, StoreError> {
+/// #       self.0.head().await
+/// #   }
+/// #   async fn rows(&self, a: u64, b: u64) -> Result<Vec<RawRow>, StoreError> {
+/// #       self.0.rows(a, b).await
+/// #   }
+/// #   async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
+/// #       self.0.node(level, index).await
+/// #   }
+/// #   async fn stats(&self) -> Result<StoreStats, StoreError> {
+/// #       self.0.stats().await
+/// #   }
+/// #   async fn ping(&self) -> Result<(), StoreError> {
+/// #       self.0.ping().await
+/// #   }
+/// }
+/// ```
+///
+/// and this one, the same with them forwarded, compiles:
+///
+/// ```
+/// # use chronicle_store::*;
+/// # use chronicle_core::{EntityState, Entry, merkle::Hash};
+/// # use std::sync::Arc;
+/// # use uuid::Uuid;
+/// struct Logged(Arc<dyn Store>);
+///
+/// #[async_trait::async_trait]
+/// impl Store for Logged {
+///     async fn write(&self, req: WriteRequest) -> Result<WriteResponse, StoreError> {
+///         println!("writing");
+///         self.0.write(req).await
+///     }
+/// #   async fn entity(&self, t: &str, id: &str) -> Result<Option<EntityState>, StoreError> {
+/// #       self.0.entity(t, id).await
+/// #   }
+/// #   async fn list_entities(
+/// #       &self,
+/// #       t: &str,
+/// #       after: Option<&str>,
+/// #       limit: usize,
+/// #   ) -> Result<Vec<EntityState>, StoreError> {
+/// #       self.0.list_entities(t, after, limit).await
+/// #   }
+/// #   async fn entry(&self, id: Uuid) -> Result<Option<Entry>, StoreError> {
+/// #       self.0.entry(id).await
+/// #   }
+/// #   async fn search(&self, q: &EntryQuery) -> Result<Vec<Entry>, StoreError> {
+/// #       self.0.search(q).await
+/// #   }
+/// #   async fn summary(&self, q: &EntryQuery, by: GroupBy) -> Result<Vec<Group>, StoreError> {
+/// #       self.0.summary(q, by).await
+/// #   }
+/// #   async fn head(&self) -> Result<LedgerHead, StoreError> {
+/// #       self.0.head().await
+/// #   }
+/// #   async fn rows(&self, a: u64, b: u64) -> Result<Vec<RawRow>, StoreError> {
+/// #       self.0.rows(a, b).await
+/// #   }
+/// #   async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
+/// #       self.0.node(level, index).await
+/// #   }
+/// #   async fn stats(&self) -> Result<StoreStats, StoreError> {
+/// #       self.0.stats().await
+/// #   }
+/// #   async fn ping(&self) -> Result<(), StoreError> {
+/// #       self.0.ping().await
+/// #   }
+///     async fn seal_states(
+///         &self,
+///         states: Vec<(String, String, serde_json::Value)>,
+///     ) -> Result<Vec<serde_json::Value>, StoreError> {
+///         self.0.seal_states(states).await
+///     }
+///     async fn open_states(
+///         &self,
+///         states: Vec<(String, String, serde_json::Value)>,
+///     ) -> Result<Vec<serde_json::Value>, StoreError> {
+///         self.0.open_states(states).await
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Executes one write request in one transaction (possibly shared with other requests by

@@ -303,3 +303,72 @@ pub fn process_context(actor_id: Option<&str>, reason: Option<&str>) -> RequestC
         ..RequestContext::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle_core::redact::RedactionRule;
+    use serde_json::json;
+
+    fn redactor() -> Redactor {
+        Redactor::new(&RedactionRule::builtin()).unwrap()
+    }
+
+    fn create(data: serde_json::Value) -> EntityOp {
+        EntityOp::Create {
+            entity_type: "_rollback".into(),
+            id: Some("r1".into()),
+            data,
+        }
+    }
+
+    fn data(op: EntityOp) -> serde_json::Value {
+        match op {
+            EntityOp::Create { data, .. } => data,
+            other => panic!("a create, not {other:?}"),
+        }
+    }
+
+    /// The last two groups of this UUID are sixteen digits that pass the Luhn check: the
+    /// card rule matches them, which is why a system record is redacted only where it holds
+    /// client text.
+    const LUHN_UUID: &str = "0193a1b2-c3d4-7e5f-8000-000000000003";
+
+    #[test]
+    fn a_uuid_can_look_like_a_card_number() {
+        assert_ne!(redactor().text(LUHN_UUID), LUHN_UUID);
+    }
+
+    #[test]
+    fn a_system_record_is_redacted_only_at_its_free_text_fields() {
+        let record = json!({
+            "id": LUHN_UUID,
+            "reason": "card 4111111111111111",
+            "approvals": [{"justification": "ok 4111 1111 1111 1111", "at": "x"}],
+        });
+        let pointers = vec![
+            "/reason".into(),
+            "/approvals/0/justification".into(),
+            "/gone".into(),
+        ];
+        let out = data(Op::record(create(record), pointers).redact(&redactor()));
+        assert_eq!(
+            out,
+            json!({
+                "id": LUHN_UUID,
+                "reason": "card [redacted:card]",
+                "approvals": [{"justification": "ok [redacted:card]", "at": "x"}],
+            })
+        );
+    }
+
+    #[test]
+    fn a_client_operation_is_redacted_everywhere_keys_included() {
+        let op = create(json!({"a": {"4111111111111111": ["x 4111111111111111"]}}));
+        let out = data(Op::from(op).redact(&redactor()));
+        assert_eq!(
+            out,
+            json!({"a": {"[redacted:card]": ["x [redacted:card]"]}})
+        );
+    }
+}
