@@ -74,7 +74,11 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let engine = Engine::new(store.clone(), schema.clone(), ApprovalPolicy::default());
+    let engine = Engine::new(
+        chronicle_store::Writer::new(store.clone(), Default::default(), Arc::new(())),
+        schema.clone(),
+        ApprovalPolicy::default(),
+    );
     let req = |target| RollbackRequest {
         target,
         strategy: Strategy::Strict,

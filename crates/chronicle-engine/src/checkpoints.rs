@@ -11,7 +11,7 @@ use crate::error::EngineError;
 use chronicle_core::note::{self, NoteSigner, NoteVerifier};
 use chronicle_core::write::EntityOp;
 use chronicle_core::{RequestContext, timefmt};
-use chronicle_store::{Store, StoreError, WriteKind, WriteRequest, WriteResponse};
+use chronicle_store::{Op, Store, StoreError, Writer};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use time::OffsetDateTime;
@@ -112,22 +112,19 @@ fn id_of(tree_size: u64) -> String {
 }
 
 fn system() -> RequestContext {
-    RequestContext {
-        reason: Some("checkpoint".into()),
-        system: true,
-        ..RequestContext::default()
-    }
+    chronicle_store::writer::process_context(None, Some("checkpoint"))
 }
 
 /// Signs the head and keeps it, unless fewer than `min_new_entries` entries arrived since the
 /// newest kept checkpoint (`last_kept`, its tree size; that checkpoint's own entry is not
 /// news). Returns the checkpoint kept, if any.
 pub async fn issue(
-    store: &dyn Store,
+    writer: &Writer,
     signer: &CheckpointSigner,
     last_kept: Option<u64>,
     min_new_entries: u64,
 ) -> Result<Option<SignedCheckpoint>, EngineError> {
+    let store = writer.store().as_ref();
     let head = store.head().await?;
     let seen = last_kept.map_or(0, |size| size + 1);
     if head.tree_size <= seen || head.tree_size - seen < min_new_entries.max(1) {
@@ -139,24 +136,13 @@ pub async fn issue(
         id: Some(id_of(cp.tree_size)),
         data: serde_json::to_value(&cp).expect("serializes"),
     };
-    match store
-        .write(WriteRequest {
-            context: system(),
-            kind: WriteKind::Single(op),
-        })
-        .await?
-    {
-        WriteResponse::Single(Ok(_)) => Ok(Some(cp)),
+    match writer.apply(system(), Op::record(op, Vec::new())).await? {
+        Ok(_) => Ok(Some(cp)),
         // Another node kept a checkpoint of the same size first: same tree, nothing to do.
-        WriteResponse::Single(Err(chronicle_core::write::OpError::AlreadyExists { .. })) => {
-            Ok(None)
-        }
-        WriteResponse::Single(Err(e)) => Err(EngineError::Store(StoreError::internal_msg(
-            format!("cannot keep the checkpoint: {e}"),
-        ))),
-        _ => Err(EngineError::Store(StoreError::internal_msg(
-            "unexpected response",
-        ))),
+        Err(chronicle_core::write::OpError::AlreadyExists { .. }) => Ok(None),
+        Err(e) => Err(EngineError::Store(StoreError::internal_msg(format!(
+            "cannot keep the checkpoint: {e}"
+        )))),
     }
 }
 
@@ -203,7 +189,7 @@ pub async fn latest(store: &dyn Store) -> Result<Option<SignedCheckpoint>, Engin
 /// Adds a witness's cosignature line to the kept checkpoint of `tree_size`, after checking it
 /// against the configured witness keys. Returns the checkpoint with the cosignature.
 pub async fn add_cosignature(
-    store: &dyn Store,
+    writer: &Writer,
     witnesses: &[String],
     tree_size: u64,
     line: &str,
@@ -215,7 +201,8 @@ pub async fn add_cosignature(
             "must be one signature line: '— <name> <base64>'",
         ));
     }
-    let state = store
+    let state = writer
+        .store()
         .entity(CHECKPOINT_TYPE, &id_of(tree_size))
         .await?
         .ok_or_else(|| EngineError::NotFound(format!("checkpoint of tree size {tree_size}")))?;
@@ -249,19 +236,10 @@ pub async fn add_cosignature(
         data: serde_json::to_value(&cp).expect("serializes"),
         expected_version: Some(version),
     };
-    match store
-        .write(WriteRequest {
-            context: system(),
-            kind: WriteKind::Single(op),
-        })
-        .await?
-    {
-        WriteResponse::Single(Ok(_)) => Ok(cp),
-        WriteResponse::Single(Err(e)) => Err(EngineError::WrongState(format!(
+    match writer.apply(system(), Op::record(op, Vec::new())).await? {
+        Ok(_) => Ok(cp),
+        Err(e) => Err(EngineError::WrongState(format!(
             "the checkpoint changed meanwhile; send it again ({e})"
-        ))),
-        _ => Err(EngineError::Store(StoreError::internal_msg(
-            "unexpected response",
         ))),
     }
 }

@@ -134,3 +134,13 @@ pub struct RollbackRecord {
     #[serde(default)]
     pub version: u64,
 }
+
+impl RollbackRecord {
+    /// JSON Pointers to the client text the stored record carries (the request's reason,
+    /// each approver's justification): what the write door redacts in it, and nothing else.
+    pub fn free_text(&self) -> Vec<String> {
+        let mut out = vec!["/reason".to_owned()];
+        out.extend((0..self.approvals.len()).map(|i| format!("/approvals/{i}/justification")));
+        out
+    }
+}

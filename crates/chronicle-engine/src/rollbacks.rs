@@ -10,7 +10,8 @@ use chronicle_core::rollback::Plan;
 use chronicle_core::schema::Schema;
 use chronicle_core::write::{EntityOp, OpError};
 use chronicle_core::{RequestContext, timefmt};
-use chronicle_store::{Store, WriteKind, WriteRequest, WriteResponse};
+use chronicle_store::writer::system_context as on_behalf;
+use chronicle_store::{Op, Store, Writer};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,8 @@ pub struct Preview {
 }
 
 pub struct Engine {
+    /// Every write goes through it (redaction, stream wake, metrics); reads go to its store.
+    writer: Writer,
     store: Arc<dyn Store>,
     schema: Arc<Schema>,
     policy: ApprovalPolicy,
@@ -43,9 +46,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, schema: Arc<Schema>, policy: ApprovalPolicy) -> Arc<Engine> {
+    pub fn new(writer: Writer, schema: Arc<Schema>, policy: ApprovalPolicy) -> Arc<Engine> {
         Arc::new(Engine {
-            store,
+            store: writer.store().clone(),
+            writer,
             schema,
             policy,
             active: Mutex::new(HashSet::new()),
@@ -388,27 +392,21 @@ impl Engine {
         ctx: &RequestContext,
         request: Option<&str>,
     ) -> Result<(), EngineError> {
-        let mut sys = ctx.clone();
-        sys.system = true;
-        sys.rollback_id = Some(id);
+        let sys = on_behalf(&RequestContext {
+            rollback_id: Some(id),
+            ..ctx.clone()
+        });
         let op = EntityOp::Replace {
             entity_type: CONTROL_TYPE.into(),
             id: id.to_string(),
             data: serde_json::json!({ "request": request }),
             expected_version: None,
         };
-        match self
-            .store
-            .write(WriteRequest {
-                context: sys,
-                kind: WriteKind::Single(op),
-            })
-            .await?
-        {
-            WriteResponse::Single(Ok(_)) => Ok(()),
-            other => Err(EngineError::Store(
+        match self.writer.apply(sys, Op::record(op, Vec::new())).await? {
+            Ok(_) => Ok(()),
+            Err(e) => Err(EngineError::Store(
                 chronicle_store::StoreError::internal_msg(format!(
-                    "cannot record the request: {other:?}"
+                    "cannot record the request: {e:?}"
                 )),
             )),
         }
@@ -492,7 +490,7 @@ impl Engine {
             }
             let start = record.progress.done;
             let end = (start + record.stage_size.max(1)).min(record.progress.total);
-            let mut ops: Vec<EntityOp> = all_ops[start..end].to_vec();
+            let mut ops: Vec<Op> = all_ops[start..end].iter().cloned().map(Op::from).collect();
             record.progress.done = end;
             record.progress.stages_done += 1;
             if end == record.progress.total {
@@ -503,25 +501,11 @@ impl Engine {
                     errors: Vec::new(),
                 });
             }
-            ops.push(record_op(&record)?);
+            ops.push(record_write(&record)?);
             let n = ops.len();
-            let response = self
-                .store
-                .write(WriteRequest {
-                    context: ctx.clone(),
-                    kind: WriteKind::Transaction { ops },
-                })
-                .await?;
-            let WriteResponse::Batch {
+            let chronicle_store::Batch {
                 results, committed, ..
-            } = response
-            else {
-                return Err(EngineError::Store(
-                    chronicle_store::StoreError::internal_msg(
-                        "unexpected response to a transaction",
-                    ),
-                ));
-            };
+            } = self.writer.transaction(ctx.clone(), ops).await?;
             if committed {
                 retries = 0;
                 continue;
@@ -600,9 +584,10 @@ impl Engine {
         mut record: RollbackRecord,
         ctx: &RequestContext,
     ) -> Result<RollbackRecord, EngineError> {
-        let mut sys = ctx.clone();
-        sys.system = true;
-        sys.rollback_id = Some(record.id);
+        let sys = on_behalf(&RequestContext {
+            rollback_id: Some(record.id),
+            ..ctx.clone()
+        });
         // The plan is kept with the entity states it embeds sealed: no plaintext of a
         // sensitive field in the `_rollback_plan` record or its ledger entry.
         let mut kept = record.plan.clone();
@@ -620,36 +605,25 @@ impl Engine {
             id: Some(record.id.to_string()),
             data,
         };
-        match self
-            .store
-            .write(WriteRequest {
-                context: sys,
-                kind: WriteKind::Transaction {
-                    ops: vec![plan, op],
-                },
-            })
-            .await?
-        {
-            WriteResponse::Batch {
-                committed: true,
-                results,
-                ..
-            } => {
-                if let Some(Ok(out)) = results.last() {
-                    record.version = out.entity.version;
-                }
-                Ok(record)
-            }
-            WriteResponse::Batch { results, .. } => Err(EngineError::Store(
+        // The plan's states are client data already redacted when written, and sealed
+        // envelopes besides: it carries no free text of its own.
+        let ops = vec![
+            Op::record(plan, Vec::new()),
+            Op::record(op, record.free_text()),
+        ];
+        let batch = self.writer.transaction(sys, ops).await?;
+        if !batch.committed {
+            return Err(EngineError::Store(
                 chronicle_store::StoreError::internal_msg(format!(
                     "cannot record the rollback: {:?}",
-                    results.into_iter().find_map(|r| r.err())
+                    batch.results.into_iter().find_map(|r| r.err())
                 )),
-            )),
-            _ => Err(EngineError::Store(
-                chronicle_store::StoreError::internal_msg("unexpected response"),
-            )),
+            ));
         }
+        if let Some(Ok(out)) = batch.results.last() {
+            record.version = out.entity.version;
+        }
+        Ok(record)
     }
 
     /// Reads the record (without its plan), applies `change`, and writes it back at the
@@ -669,32 +643,21 @@ impl Engine {
             // The record alone: no step changes the plan, so it is never read (or opened) here.
             let mut record = self.get_bare(id).await?;
             change(&mut record)?;
-            let mut sys = ctx.clone();
-            sys.system = true;
-            sys.rollback_id = Some(id);
-            match self
-                .store
-                .write(WriteRequest {
-                    context: sys,
-                    kind: WriteKind::Single(record_op(&record)?),
-                })
-                .await?
-            {
-                WriteResponse::Single(Ok(out)) => {
+            let sys = on_behalf(&RequestContext {
+                rollback_id: Some(id),
+                ..ctx.clone()
+            });
+            match self.writer.apply(sys, record_write(&record)?).await? {
+                Ok(out) => {
                     record.version = out.entity.version;
                     return Ok(record);
                 }
-                WriteResponse::Single(Err(OpError::VersionConflict { .. })) => continue,
-                WriteResponse::Single(Err(e)) => {
+                Err(OpError::VersionConflict { .. }) => continue,
+                Err(e) => {
                     return Err(EngineError::Store(
                         chronicle_store::StoreError::internal_msg(format!(
                             "cannot update the rollback record: {e}"
                         )),
-                    ));
-                }
-                _ => {
-                    return Err(EngineError::Store(
-                        chronicle_store::StoreError::internal_msg("unexpected response"),
                     ));
                 }
             }
@@ -786,16 +749,20 @@ fn record_op(record: &RollbackRecord) -> Result<EntityOp, EngineError> {
     })
 }
 
+/// [`record_op`] as a write, with the record's client text marked for redaction.
+fn record_write(record: &RollbackRecord) -> Result<Op, EngineError> {
+    Ok(Op::record(record_op(record)?, record.free_text()))
+}
+
 /// The context of the rollback's own writes: the requester's identity, the rollback's id.
 fn system_context(record: &RollbackRecord) -> RequestContext {
-    RequestContext {
+    on_behalf(&RequestContext {
         actor: record.requested_by.clone(),
         reason: Some(match &record.reason {
             Some(r) => format!("rollback {}: {r}", record.id),
             None => format!("rollback {}", record.id),
         }),
         rollback_id: Some(record.id),
-        system: true,
         ..RequestContext::default()
-    }
+    })
 }

@@ -9,7 +9,8 @@ use chronicle_core::rollback::EntityRef;
 use chronicle_core::schema::Schema;
 use chronicle_core::write::EntityOp;
 use chronicle_core::{Actor, EntityState, RequestContext, timefmt};
-use chronicle_store::{Store, StoreError, WriteKind, WriteRequest, WriteResponse};
+use chronicle_store::writer::system_context;
+use chronicle_store::{Op, Store, StoreError, Writer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -74,7 +75,7 @@ fn corrupt(id: Uuid, what: impl std::fmt::Display) -> EngineError {
 }
 
 pub async fn create(
-    store: &dyn Store,
+    writer: &Writer,
     ctx: &RequestContext,
     req: SnapshotRequest,
 ) -> Result<SnapshotMeta, EngineError> {
@@ -89,6 +90,7 @@ pub async fn create(
     if let Some(l) = &req.label {
         chronicle_core::limits::check_text(l).map_err(|m| EngineError::invalid("/label", m))?;
     }
+    let store = writer.store().as_ref();
     let ledger_size = store.head().await?.tree_size;
     // States as stored: sensitive fields stay sealed inside the snapshot, so it holds no
     // plaintext of them and an erasure reaches it (see `load`).
@@ -147,27 +149,19 @@ pub async fn create(
         meta: meta.clone(),
         data: base64::engine::general_purpose::STANDARD.encode(&compressed),
     };
-    let mut sys = ctx.clone();
-    sys.system = true;
     let op = EntityOp::Create {
         entity_type: SNAPSHOT_TYPE.into(),
         id: Some(id.to_string()),
         data: serde_json::to_value(&stored).expect("serializes"),
     };
-    match store
-        .write(WriteRequest {
-            context: sys,
-            kind: WriteKind::Single(op),
-        })
-        .await?
-    {
-        WriteResponse::Single(Ok(_)) => Ok(meta),
-        WriteResponse::Single(Err(e)) => Err(EngineError::Store(StoreError::internal_msg(
-            format!("cannot store the snapshot: {e}"),
-        ))),
-        _ => Err(EngineError::Store(StoreError::internal_msg(
-            "unexpected response",
-        ))),
+    // The label is the client's text; the rest is structure (and entity states that were
+    // redacted when they were written).
+    let op = Op::record(op, vec!["/label".to_owned()]);
+    match writer.apply(system_context(ctx), op).await? {
+        Ok(_) => Ok(meta),
+        Err(e) => Err(EngineError::Store(StoreError::internal_msg(format!(
+            "cannot store the snapshot: {e}"
+        )))),
     }
 }
 

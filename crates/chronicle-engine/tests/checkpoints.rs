@@ -39,6 +39,10 @@ async fn create(store: &dyn Store, id: &str) {
         .unwrap();
 }
 
+fn writer(store: &Arc<dyn Store>) -> chronicle_store::Writer {
+    chronicle_store::Writer::new(store.clone(), Default::default(), Arc::new(()))
+}
+
 fn signer() -> CheckpointSigner {
     CheckpointSigner::parse(
         &NoteSigner::from_seed("chronicle.test/log", [5; 32])
@@ -55,15 +59,15 @@ async fn kept_checkpoints_verify_and_are_issued_only_when_something_new_arrived(
     for i in 0..5 {
         create(s.as_ref(), &format!("n{i}")).await;
     }
-    let first = issue(s.as_ref(), &signer, None, 1)
+    let first = issue(&writer(&s), &signer, None, 1)
         .await
         .unwrap()
         .expect("kept");
     assert_eq!(first.tree_size, 5);
     // Only its own entry arrived since: nothing new to sign.
-    assert_eq!(issue(s.as_ref(), &signer, Some(5), 1).await.unwrap(), None);
+    assert_eq!(issue(&writer(&s), &signer, Some(5), 1).await.unwrap(), None);
     create(s.as_ref(), "n5").await;
-    let second = issue(s.as_ref(), &signer, Some(5), 1)
+    let second = issue(&writer(&s), &signer, Some(5), 1)
         .await
         .unwrap()
         .expect("kept");
@@ -80,7 +84,7 @@ async fn kept_checkpoints_verify_and_are_issued_only_when_something_new_arrived(
 async fn a_checkpoint_by_an_untrusted_key_fails_verification() {
     let (_d, s) = store().await;
     create(s.as_ref(), "a").await;
-    issue(s.as_ref(), &signer(), None, 1).await.unwrap();
+    issue(&writer(&s), &signer(), None, 1).await.unwrap();
     let other = NoteSigner::from_seed("chronicle.test/log", [6; 32])
         .unwrap()
         .verifier_key();

@@ -45,6 +45,11 @@ async fn fixture() -> Fixture {
     }
 }
 
+/// The write door without redaction rules or an observer: these tests are about the engine.
+fn writer(store: Arc<dyn Store>) -> Writer {
+    Writer::new(store, Default::default(), Arc::new(()))
+}
+
 fn ctx(actor: &str, role: &str) -> RequestContext {
     RequestContext {
         actor: Actor {
@@ -160,7 +165,11 @@ async fn rollback_of_a_bulk_delete_restores_every_entity() {
     };
     assert_eq!(live(s, "shipment", "s7").await, None);
 
-    let engine = Engine::new(f.store.clone(), f.schema.clone(), ApprovalPolicy::default());
+    let engine = Engine::new(
+        writer(f.store.clone()),
+        f.schema.clone(),
+        ApprovalPolicy::default(),
+    );
     let preview = engine
         .preview(&request(Target::Bulk { bulk_id }, Strategy::Strict))
         .await
@@ -228,7 +237,11 @@ async fn a_transaction_edited_later_is_refused_by_strict_and_undone_whole_by_cas
     single(s, update("shipment", "s1", json!({"status": "packed"}))).await;
     let later = single(s, update("shipment", "s1", json!({"status": "sent"}))).await;
 
-    let engine = Engine::new(f.store.clone(), f.schema.clone(), ApprovalPolicy::default());
+    let engine = Engine::new(
+        writer(f.store.clone()),
+        f.schema.clone(),
+        ApprovalPolicy::default(),
+    );
     let target = Target::Transaction { transaction_id: tx };
     let Err(EngineError::Conflict(plan)) = engine
         .request(
@@ -288,7 +301,11 @@ async fn a_rollback_can_itself_be_rolled_back() {
     )
     .await;
     let edit = single(s, update("customer", "c1", json!({"tier": "bronze"}))).await;
-    let engine = Engine::new(f.store.clone(), f.schema.clone(), ApprovalPolicy::default());
+    let engine = Engine::new(
+        writer(f.store.clone()),
+        f.schema.clone(),
+        ApprovalPolicy::default(),
+    );
     let first = engine
         .request(
             request(Target::Entry { entry_id: edit.id }, Strategy::Strict),
@@ -327,7 +344,11 @@ async fn restoring_an_entity_to_a_version_or_time_replays_its_history() {
     let t = chronicle_core::timefmt::now();
     single(s, update("customer", "c1", json!({"v": 2}))).await;
     single(s, update("customer", "c1", json!({"v": 3, "extra": true}))).await;
-    let engine = Engine::new(f.store.clone(), f.schema.clone(), ApprovalPolicy::default());
+    let engine = Engine::new(
+        writer(f.store.clone()),
+        f.schema.clone(),
+        ApprovalPolicy::default(),
+    );
     let by_version = Target::EntityVersion {
         entity_type: "customer".into(),
         id: "c1".into(),
@@ -386,7 +407,7 @@ async fn approval_is_needed_above_the_threshold_and_never_from_the_requester() {
         approvals: 2,
         ..ApprovalPolicy::default()
     };
-    let engine = Engine::new(f.store.clone(), f.schema.clone(), policy);
+    let engine = Engine::new(writer(f.store.clone()), f.schema.clone(), policy);
     let record = engine
         .request(
             request(Target::Bulk { bulk_id }, Strategy::Strict),
@@ -526,6 +547,18 @@ impl Store for FailingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+    async fn seal_states(
+        &self,
+        states: Vec<(String, String, serde_json::Value)>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.inner.seal_states(states).await
+    }
+    async fn subject_key(&self, subject: &str) -> Result<Option<SubjectKey>, StoreError> {
+        self.inner.subject_key(subject).await
+    }
+    fn stored(&self) -> Option<&dyn Store> {
+        self.inner.stored()
+    }
     async fn open_states(
         &self,
         states: Vec<(String, String, Value)>,
@@ -555,7 +588,7 @@ async fn approving_and_running_a_rollback_opens_its_plan_once() {
         max_entities: Some(1),
         ..ApprovalPolicy::default()
     };
-    let engine = Engine::new(counting.clone(), f.schema.clone(), policy);
+    let engine = Engine::new(writer(counting.clone()), f.schema.clone(), policy);
     let target = Target::ScopeTime {
         entity_types: Some(vec!["shipment".into()]),
         entities: None,
@@ -620,7 +653,7 @@ async fn a_staged_rollback_interrupted_mid_way_resumes_to_the_same_end_state() {
     let reference = fixture().await;
     let bulk = staged_scenario(&reference).await;
     let engine = Engine::new(
-        reference.store.clone(),
+        writer(reference.store.clone()),
         reference.schema.clone(),
         ApprovalPolicy::default(),
     );
@@ -649,7 +682,7 @@ async fn a_staged_rollback_interrupted_mid_way_resumes_to_the_same_end_state() {
         seen: AtomicUsize::new(0),
         opened: AtomicUsize::new(0),
     });
-    let dying = Engine::new(failing, f.schema.clone(), ApprovalPolicy::default());
+    let dying = Engine::new(writer(failing), f.schema.clone(), ApprovalPolicy::default());
     let req = RollbackRequest {
         target: Target::Bulk { bulk_id: bulk },
         ..req
@@ -668,7 +701,11 @@ async fn a_staged_rollback_interrupted_mid_way_resumes_to_the_same_end_state() {
     );
 
     // A new process on the same database picks it up from the last checkpoint.
-    let restarted = Engine::new(f.store.clone(), f.schema.clone(), ApprovalPolicy::default());
+    let restarted = Engine::new(
+        writer(f.store.clone()),
+        f.schema.clone(),
+        ApprovalPolicy::default(),
+    );
     assert_eq!(restarted.resume_interrupted().await.unwrap(), 1);
     let end = restarted.wait(r.id).await.unwrap();
     assert_eq!((end.status, end.progress.done), (Status::Completed, 95));
@@ -698,7 +735,7 @@ async fn pause_resume_and_stop_take_effect_between_stages() {
         seen: AtomicUsize::new(0),
         opened: AtomicUsize::new(0),
     });
-    let dying = Engine::new(failing, f.schema.clone(), ApprovalPolicy::default());
+    let dying = Engine::new(writer(failing), f.schema.clone(), ApprovalPolicy::default());
     let req = RollbackRequest {
         mode: Mode::Staged,
         stage_size: Some(10),
@@ -707,7 +744,11 @@ async fn pause_resume_and_stop_take_effect_between_stages() {
     let r = dying.request(req, &ctx("ann", "operator")).await.unwrap();
     dying.wait(r.id).await.unwrap();
 
-    let engine = Engine::new(f.store.clone(), f.schema.clone(), ApprovalPolicy::default());
+    let engine = Engine::new(
+        writer(f.store.clone()),
+        f.schema.clone(),
+        ApprovalPolicy::default(),
+    );
     let paused = engine.pause(r.id, &ctx("ann", "operator")).await.unwrap();
     assert_eq!(paused.status, Status::Paused);
     // A runner started now does nothing while paused.
@@ -734,7 +775,7 @@ async fn pause_resume_and_stop_take_effect_between_stages() {
         max_entities: Some(0),
         ..ApprovalPolicy::default()
     };
-    let guarded = Engine::new(f.store.clone(), f.schema.clone(), policy);
+    let guarded = Engine::new(writer(f.store.clone()), f.schema.clone(), policy);
     let r2 = guarded
         .request(
             request(Target::Rollback { rollback_id: r.id }, Strategy::Strict),
@@ -774,7 +815,7 @@ async fn a_snapshot_is_compressed_checksummed_and_restorable() {
         .await;
     }
     let meta = snapshot::create(
-        s,
+        &writer(f.store.clone()),
         &ctx("ann", "operator"),
         SnapshotRequest {
             entity_types: Some(vec!["customer".into()]),
@@ -804,7 +845,11 @@ async fn a_snapshot_is_compressed_checksummed_and_restorable() {
     .await;
     single(s, create("customer", "new", json!({}))).await;
 
-    let engine = Engine::new(f.store.clone(), f.schema.clone(), ApprovalPolicy::default());
+    let engine = Engine::new(
+        writer(f.store.clone()),
+        f.schema.clone(),
+        ApprovalPolicy::default(),
+    );
     let record = engine
         .request(
             request(
@@ -832,7 +877,11 @@ async fn a_snapshot_is_compressed_checksummed_and_restorable() {
 async fn pause_and_stop_take_effect_while_the_runner_is_working() {
     let f = fixture().await;
     let bulk = staged_scenario(&f).await;
-    let engine = Engine::new(f.store.clone(), f.schema.clone(), ApprovalPolicy::default());
+    let engine = Engine::new(
+        writer(f.store.clone()),
+        f.schema.clone(),
+        ApprovalPolicy::default(),
+    );
     let req = RollbackRequest {
         mode: Mode::Staged,
         stage_size: Some(1),

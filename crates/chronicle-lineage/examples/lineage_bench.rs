@@ -167,7 +167,8 @@ async fn run(store: Arc<dyn Store>, schema: Arc<Schema>) {
         format!("{} links", p.chain.len())
     })
     .await;
-    let engine = Engine::new(store.clone(), schema.clone(), ApprovalPolicy::default());
+    let writer = chronicle_store::Writer::new(store.clone(), Default::default(), Arc::new(()));
+    let engine = Engine::new(writer, schema.clone(), ApprovalPolicy::default());
     time("impact customer/c1 (cascade preview)", || async {
         let i = chronicle_lineage::impact(&engine, &c1, None).await.unwrap();
         format!("{} touched", i.touched.len())

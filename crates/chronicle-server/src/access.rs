@@ -24,7 +24,6 @@ pub use windows::{Access, Noted, Summary, Windows};
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::routes::write_event;
 use chronicle_core::entry::{Entry, Operation, RequestContext};
 use chronicle_core::write::EventInput;
 use serde_json::Value;
@@ -122,7 +121,8 @@ async fn write(
         tags,
         ..EventInput::default()
     };
-    write_event(state, context, event).await.map(drop)
+    state.writer.record_event(context, event).await?;
+    Ok(())
 }
 
 /// The entities entries are about, as `type/id`, for the record of what was read.

@@ -191,6 +191,8 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) store: Arc<dyn Store>,
+    /// The one door for writes (redaction, then the store, then stream wake and metrics).
+    pub(crate) writer: chronicle_store::Writer,
     pub(crate) schema: Arc<Schema>,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
@@ -211,8 +213,14 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, schema: Arc<Schema>, config: ServerConfig) -> Self {
+        let hub = hub::Hub::new(config.stream.capacity);
+        let writer = chronicle_store::Writer::new(
+            store.clone(),
+            config.redactor.clone(),
+            Arc::new(Committed { hub: hub.clone() }),
+        );
         let engine =
-            chronicle_engine::Engine::new(store.clone(), schema.clone(), config.approval.clone());
+            chronicle_engine::Engine::new(writer.clone(), schema.clone(), config.approval.clone());
         let signer = match &config.checkpoints.signer {
             Some(s) => s.clone(),
             None => {
@@ -224,7 +232,8 @@ impl AppState {
             }
         };
         AppState {
-            hub: hub::Hub::new(config.stream.capacity),
+            hub,
+            writer,
             subscribers: Arc::new(tokio::sync::Semaphore::new(config.stream.max_subscribers)),
             integrity: integrity::Integrity::default(),
             auth_failures: Arc::default(),
@@ -237,6 +246,20 @@ impl AppState {
             config: Arc::new(config),
             metrics: metrics::install(),
         }
+    }
+}
+
+/// What the server does after every committed write, whoever made it (a handler, the
+/// rollback engine, alerting): wake the stream's tailer so subscribers hear of it at once, and
+/// count the entries.
+struct Committed {
+    hub: Arc<hub::Hub>,
+}
+
+impl chronicle_store::WriteObserver for Committed {
+    fn committed(&self, entries: &[&chronicle_core::Entry]) {
+        self.hub.wake();
+        metrics::record_entries(entries);
     }
 }
 

@@ -9,7 +9,7 @@
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use chronicle_store::{StoreStats, WriteResponse};
+use chronicle_store::StoreStats;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -115,40 +115,10 @@ pub async fn track(req: Request, next: Next) -> Response {
 }
 
 /// Counts the entries a write committed.
-pub fn record_write(response: &WriteResponse) {
-    let count = |op: chronicle_core::Operation| {
+pub fn record_entries(entries: &[&chronicle_core::Entry]) {
+    for e in entries {
         metrics::counter!(ENTRIES_WRITTEN).increment(1);
-        metrics::counter!(WRITES, "operation" => op.as_str()).increment(1);
-    };
-    match response {
-        WriteResponse::Single(Ok(outcome)) => {
-            if let Some(e) = &outcome.entry {
-                count(e.operation);
-            }
-        }
-        WriteResponse::Single(Err(_)) => {}
-        WriteResponse::Batch {
-            results,
-            committed,
-            entry,
-            ..
-        } => {
-            if *committed {
-                for e in results
-                    .iter()
-                    .filter_map(|r| r.as_ref().ok())
-                    .filter_map(|o| o.entry.as_ref())
-                {
-                    count(e.operation);
-                }
-                if let Some(e) = entry {
-                    count(e.operation);
-                }
-            }
-        }
-        WriteResponse::Event(e) => count(e.operation),
-        WriteResponse::Erase(chronicle_store::Erasure::Erased(e)) => count(e.operation),
-        WriteResponse::Erase(_) => {}
+        metrics::counter!(WRITES, "operation" => e.operation.as_str()).increment(1);
     }
 }
 

@@ -77,4 +77,16 @@ impl Store for InTempDir {
     async fn subject_key(&self, subject: &str) -> Result<Option<SubjectKey>, StoreError> {
         self.store.subject_key(subject).await
     }
+    async fn seal_states(
+        &self,
+        states: Vec<(String, String, serde_json::Value)>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.store.seal_states(states).await
+    }
+    async fn open_states(
+        &self,
+        states: Vec<(String, String, serde_json::Value)>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.store.open_states(states).await
+    }
 }

@@ -7,12 +7,11 @@
 use super::webhook::Webhooks;
 use super::{ALERT_TAG, ALERT_TYPE, Alert, AlertRule, Evaluator, RULE_TYPE};
 use crate::AppState;
-use crate::error::{ApiError, Code};
 use crate::filter::EntryFilter;
 use crate::subscription::Subscription;
-use chronicle_core::entry::{Actor, Operation, RequestContext};
+use chronicle_core::entry::{Operation, RequestContext};
 use chronicle_core::write::{EntityOp, EventInput, OpError};
-use chronicle_store::{StoreError, WriteKind, WriteResponse};
+use chronicle_store::{Op, StoreError};
 use std::time::Duration;
 
 /// The actor of the entries alerting writes.
@@ -92,15 +91,7 @@ async fn load_rules(state: &AppState, eval: &mut Evaluator) -> Result<(), StoreE
 
 /// The context of alerting's own writes.
 pub fn system_context() -> RequestContext {
-    RequestContext {
-        actor: Actor {
-            via: None,
-            id: Some(ALERTS_ACTOR.to_owned()),
-            ..Actor::default()
-        },
-        system: true,
-        ..RequestContext::default()
-    }
+    chronicle_store::writer::process_context(Some(ALERTS_ACTOR), None)
 }
 
 /// Records one alert. Another node evaluating the same entries records the same id first
@@ -108,27 +99,32 @@ pub fn system_context() -> RequestContext {
 async fn record(state: &AppState, alert: &Alert, webhook: Option<String>, webhooks: &Webhooks) {
     let data = serde_json::to_value(alert).expect("an alert serializes");
     let create = || {
-        WriteKind::Single(EntityOp::Create {
+        // An alert is built from entries and a rule whose text was redacted when written:
+        // it carries no free text of its own.
+        let op = EntityOp::Create {
             entity_type: ALERT_TYPE.to_owned(),
             id: Some(alert.id.clone()),
             data: data.clone(),
-        })
+        };
+        state
+            .writer
+            .apply(system_context(), Op::record(op, Vec::new()))
     };
-    match write_retrying(state, create).await {
-        Ok(WriteResponse::Single(Ok(_))) => {}
-        Ok(WriteResponse::Single(Err(OpError::AlreadyExists { .. }))) => return,
-        Ok(other) => {
+    match retrying(create).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(OpError::AlreadyExists { .. })) => return,
+        Ok(Err(other)) => {
             tracing::error!(alert = alert.id, answer = ?other, "alerts: alert not recorded");
             return;
         }
         Err(e) => {
-            tracing::error!(alert = alert.id, error = %e.detail, "alerts: alert not recorded");
+            tracing::error!(alert = alert.id, error = %e, "alerts: alert not recorded");
             return;
         }
     }
     crate::metrics::record_alert();
     let event = || {
-        WriteKind::Event(EventInput {
+        let event = EventInput {
             operation: Some(Operation::Security),
             entity_type: Some(ALERT_TYPE.to_owned()),
             entity_id: Some(alert.id.clone()),
@@ -137,10 +133,11 @@ async fn record(state: &AppState, alert: &Alert, webhook: Option<String>, webhoo
             metadata: Some(data.clone()),
             tags: Some(vec![ALERT_TAG.to_owned()]),
             ..EventInput::default()
-        })
+        };
+        state.writer.record_event(system_context(), event)
     };
-    if let Err(e) = write_retrying(state, event).await {
-        tracing::error!(alert = alert.id, error = %e.detail, "alerts: security entry not written");
+    if let Err(e) = retrying(event).await {
+        tracing::error!(alert = alert.id, error = %e, "alerts: security entry not written");
     }
     if let Some(url) = webhook {
         webhooks.deliver(url, data.to_string());
@@ -159,17 +156,16 @@ fn summary(alert: &Alert) -> String {
     )
 }
 
-/// Writes through the server's write path (so the stream hears of it at once), trying again
-/// a few times while the database is unavailable.
-async fn write_retrying(
-    state: &AppState,
-    kind: impl Fn() -> WriteKind,
-) -> Result<WriteResponse, ApiError> {
+/// Makes a write (through the server's writer, so the stream hears of it at once), trying
+/// again a few times while the database is unavailable.
+async fn retrying<T, W: Future<Output = Result<T, StoreError>>>(
+    write: impl Fn() -> W,
+) -> Result<T, StoreError> {
     let mut tries = 0;
     loop {
         tries += 1;
-        match crate::routes::write(state, system_context(), kind()).await {
-            Err(e) if e.code == Code::Unavailable && tries < RECORD_TRIES => {
+        match write().await {
+            Err(StoreError::Unavailable { .. } | StoreError::Busy(_)) if tries < RECORD_TRIES => {
                 tokio::time::sleep(RETRY * tries).await;
             }
             result => return result,

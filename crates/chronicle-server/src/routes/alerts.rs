@@ -2,7 +2,6 @@
 //! records, written by system writes through the ordinary write path: creating or deleting a
 //! rule is on the ledger with the requester as actor.
 
-use super::{unexpected, write};
 use crate::AppState;
 use crate::alerts::{ALERT_TYPE, Alert, AlertRule, RULE_TYPE, Threshold, webhook};
 use crate::context::Ctx;
@@ -18,7 +17,8 @@ use chronicle_core::entry::Severity;
 use chronicle_core::schema::FieldError;
 use chronicle_core::write::{EntityOp, OpError};
 use chronicle_core::{EntityState, limits, timefmt};
-use chronicle_store::{WriteKind, WriteResponse};
+use chronicle_store::Op;
+use chronicle_store::writer::system_context;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -89,12 +89,11 @@ pub async fn create_rule(
         id: Some(rule.id.clone()),
         data: serde_json::to_value(&rule).expect("a rule serializes"),
     };
-    let mut sys = ctx;
-    sys.system = true;
-    match write(&state, sys, WriteKind::Single(op)).await? {
-        WriteResponse::Single(Ok(_)) => Ok((StatusCode::CREATED, axum::Json(rule))),
-        WriteResponse::Single(Err(e)) => Err(ApiError::from_op(e, "")),
-        _ => Err(unexpected("rule write")),
+    // The name and the filter are the client's text; the rest is structure.
+    let op = Op::record(op, vec!["/name".to_owned(), "/filter".to_owned()]);
+    match state.writer.apply(system_context(&ctx), op).await? {
+        Ok(_) => Ok((StatusCode::CREATED, axum::Json(rule))),
+        Err(e) => Err(ApiError::from_op(e, "")),
     }
 }
 
@@ -161,15 +160,12 @@ pub async fn delete_rule(
         id: id.to_string(),
         expected_version: None,
     };
-    let mut sys = ctx;
-    sys.system = true;
-    match write(&state, sys, WriteKind::Single(op)).await? {
-        WriteResponse::Single(Ok(_)) => Ok(StatusCode::NO_CONTENT),
-        WriteResponse::Single(Err(OpError::NotFound { .. })) => {
+    match state.writer.apply(system_context(&ctx), op).await? {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(OpError::NotFound { .. }) => {
             Err(ApiError::not_found(format!("alert rule {id} not found")))
         }
-        WriteResponse::Single(Err(e)) => Err(ApiError::from_op(e, "")),
-        _ => Err(unexpected("rule delete")),
+        Err(e) => Err(ApiError::from_op(e, "")),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The audit log: recording external events, searching entries, one entry, and counts.
 
-use super::{mask_entries, write_event};
+use super::mask_entries;
 use crate::AppState;
 use crate::access::{self, Access};
 use crate::auth::{Caller, Role};
@@ -59,7 +59,7 @@ pub async fn record_event(
         ));
     }
     let event = check_event(&state, body)?;
-    let mut entry = write_event(&state, ctx, event).await?;
+    let mut entry = state.writer.record_event(ctx, event).await?;
     mask_entries(&state, &caller, [&mut entry]);
     Ok((StatusCode::CREATED, axum::Json(entry)).into_response())
 }

@@ -7,7 +7,7 @@
 //! the first such refusal refuses the batch: its status is the answer's, with the members
 //! `failed_index` and `results`, and nothing is written.
 
-use super::{unexpected, write};
+use super::unexpected;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::context::Ctx;
@@ -25,7 +25,7 @@ use chronicle_core::Entry;
 use chronicle_core::limits;
 use chronicle_core::schema::FieldError;
 use chronicle_core::write::{EntityOp, OpError};
-use chronicle_store::{OpOutcome, WriteKind, WriteResponse};
+use chronicle_store::{Batch, OpOutcome};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -51,8 +51,9 @@ pub async fn bulk(
     params.finish()?;
     let atomic = body.atomic.unwrap_or(true);
     let (ops, ctx) = to_ops(body.operations, ctx)?;
-    let (bulk_id, results, entry) =
-        run_batch(&state, ctx, &caller, WriteKind::Bulk { ops, atomic }).await?;
+    let requested = ops.len();
+    let batch = state.writer.bulk(ctx, ops, atomic).await?;
+    let (bulk_id, results, entry) = answer(&state, &caller, batch, requested)?;
     Ok(axum::Json(BulkResponse {
         bulk_id,
         results,
@@ -76,8 +77,9 @@ pub async fn transaction(
 ) -> ApiResult<axum::Json<TransactionResponse>> {
     params.finish()?;
     let (ops, ctx) = to_ops(body.operations, ctx)?;
-    let (transaction_id, results, entry) =
-        run_batch(&state, ctx, &caller, WriteKind::Transaction { ops }).await?;
+    let requested = ops.len();
+    let batch = state.writer.transaction(ctx, ops).await?;
+    let (transaction_id, results, entry) = answer(&state, &caller, batch, requested)?;
     Ok(axum::Json(TransactionResponse {
         transaction_id,
         results,
@@ -85,25 +87,20 @@ pub async fn transaction(
     }))
 }
 
-async fn run_batch(
+/// The results of a committed batch (masked for the caller), or the refusal of one that was
+/// not.
+fn answer(
     state: &AppState,
-    ctx: chronicle_core::RequestContext,
     caller: &Caller,
-    kind: WriteKind,
+    batch: Batch,
+    requested: usize,
 ) -> ApiResult<(Uuid, Vec<OpResult>, Option<Entry>)> {
-    let requested = match &kind {
-        WriteKind::Bulk { ops, .. } | WriteKind::Transaction { ops } => ops.len(),
-        _ => 0,
-    };
-    let WriteResponse::Batch {
+    let Batch {
         id,
         results,
         committed,
         entry,
-    } = write(state, ctx, kind).await?
-    else {
-        return Err(unexpected("batch write"));
-    };
+    } = batch;
     if committed {
         let mut results: Vec<OpResult> = results
             .into_iter()

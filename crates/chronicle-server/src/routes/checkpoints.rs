@@ -119,7 +119,7 @@ pub async fn cosign(
         ));
     }
     let cp = checkpoints::add_cosignature(
-        state.store.as_ref(),
+        &state.writer,
         &state.config.checkpoints.witnesses,
         body.tree_size,
         &body.cosignature,
@@ -174,7 +174,7 @@ pub(crate) async fn keep_checkpoints(state: AppState) {
         if !due_by_time && settings.every_entries == 0 {
             continue;
         }
-        match checkpoints::issue(state.store.as_ref(), &state.signer, last_kept, min_new).await {
+        match checkpoints::issue(&state.writer, &state.signer, last_kept, min_new).await {
             Ok(Some(cp)) => {
                 last_kept = Some(cp.tree_size);
                 since = Instant::now();
@@ -186,5 +186,55 @@ pub(crate) async fn keep_checkpoints(state: AppState) {
             }
             Err(e) => tracing::warn!(error = %e, "could not keep a checkpoint"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CheckpointSettings, ServerConfig};
+    use chronicle_core::schema::Schema;
+    use chronicle_core::write::EntityOp;
+    use chronicle_sqlite::{SqliteConfig, SqliteStore};
+    use std::sync::Arc;
+
+    /// With no key configured the cadence task ends at once (so it can never keep a
+    /// checkpoint later), although entries arrived and the cadence asks for one per entry.
+    #[tokio::test]
+    async fn without_a_configured_key_the_cadence_ends_at_once_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::default());
+        let config = SqliteConfig::new(dir.path().join("db"), schema.clone());
+        let store: Arc<dyn chronicle_store::Store> =
+            Arc::new(SqliteStore::open(config).await.unwrap());
+        let config = ServerConfig {
+            checkpoints: CheckpointSettings {
+                every_entries: 1,
+                every_secs: 1,
+                ..CheckpointSettings::default()
+            },
+            ..ServerConfig::default()
+        };
+        let state = AppState::new(store.clone(), schema, config);
+        for i in 0..3 {
+            let op = EntityOp::Create {
+                entity_type: "note".into(),
+                id: Some(format!("n{i}")),
+                data: serde_json::json!({}),
+            };
+            state
+                .writer
+                .apply(Default::default(), op)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        // Returns: a task that kept checkpoints would run for the server's lifetime.
+        keep_checkpoints(state).await;
+        let kept = store
+            .list_entities(chronicle_engine::CHECKPOINT_TYPE, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(kept, Vec::new());
     }
 }

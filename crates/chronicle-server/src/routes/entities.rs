@@ -5,8 +5,7 @@
 //! that its version stays visible; writes other than create and replace answer 404 for it.
 
 use super::{
-    audit_read, etag, expected_version, mask_entity, mask_entries, unexpected,
-    with_metadata, write,
+    audit_read, etag, expected_version, mask_entity, mask_entries, unexpected, with_metadata,
 };
 use crate::AppState;
 use crate::auth::Caller;
@@ -23,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chronicle_core::write::EntityOp;
 use chronicle_core::{EntityState, limits, replay};
-use chronicle_store::{EntryQuery, OpOutcome, Order, WriteKind, WriteResponse};
+use chronicle_store::{EntryQuery, OpOutcome, Order};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -339,10 +338,11 @@ async fn write_one(
     ctx: chronicle_core::RequestContext,
     op: EntityOp,
 ) -> ApiResult<OpOutcome> {
-    match write(state, ctx, WriteKind::Single(op)).await? {
-        WriteResponse::Single(result) => result.map_err(|e| ApiError::from_op(e, "")),
-        _ => Err(unexpected("single write")),
-    }
+    state
+        .writer
+        .apply(ctx, op)
+        .await?
+        .map_err(|e| ApiError::from_op(e, ""))
 }
 
 fn written(

@@ -2,8 +2,8 @@
 //! it, and the provenance of one of its fields. The work is chronicle-lineage's; this file
 //! parses, bounds, masks and records the access.
 
-use super::record_access;
 use crate::AppState;
+use crate::access::{self, Access};
 use crate::auth::Caller;
 use crate::context::Ctx;
 use crate::error::ApiResult;
@@ -93,7 +93,12 @@ pub async fn graph(
     let graph =
         chronicle_lineage::lineage(state.store.as_ref(), &state.schema, &root, &options).await?;
     let what = format!("lineage of {} {}", root.entity_type, root.id);
-    record_access(&state, ctx, &uri, &what, Some(graph.nodes.len())).await?;
+    access::record(
+        &state,
+        ctx,
+        Access::new("/v1/lineage/{type}/{id}", &uri, what).returned(graph.nodes.len()),
+    )
+    .await?;
     let text = |content_type: &'static str, body: String| {
         ([(header::CONTENT_TYPE, content_type)], body).into_response()
     };
@@ -126,7 +131,12 @@ pub async fn impact(
     let entity = EntityRef::new(entity_type, id);
     let mut impact = chronicle_lineage::impact(&state.engine, &entity, entry_id).await?;
     let what = format!("impact of {} {}", entity.entity_type, entity.id);
-    record_access(&state, ctx, &uri, &what, Some(impact.touched.len())).await?;
+    access::record(
+        &state,
+        ctx,
+        Access::new("/v1/lineage/{type}/{id}/impact", &uri, what).returned(impact.touched.len()),
+    )
+    .await?;
     if !caller.unmasked(&state.config.auth) {
         chronicle_core::mask::mask_plan(&state.schema, &mut impact.preview.plan);
     }
@@ -161,7 +171,13 @@ pub async fn provenance(
     let mut provenance =
         chronicle_lineage::provenance(state.store.as_ref(), &entity, &field, as_of).await?;
     let what = format!("provenance of {} {} {field}", entity.entity_type, entity.id);
-    record_access(&state, ctx, &uri, &what, Some(provenance.chain.len())).await?;
+    access::record(
+        &state,
+        ctx,
+        Access::new("/v1/entities/{type}/{id}/provenance", &uri, what)
+            .returned(provenance.chain.len()),
+    )
+    .await?;
     if !caller.unmasked(&state.config.auth) {
         provenance.mask(&state.schema);
     }

@@ -1,5 +1,6 @@
-//! Route families, and what their handlers share: the one write call, optimistic concurrency
-//! headers, and the automatic `read` entries of read-audited types.
+//! Route families, and what their handlers share: optimistic concurrency headers, masking,
+//! and the automatic `read` and `access` entries. Every handler writes through
+//! `AppState::writer` ([`chronicle_store::Writer`]), the one door to the store.
 
 pub mod alerts;
 pub mod audit;
@@ -25,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use chronicle_core::entry::{Operation, RequestContext};
 use chronicle_core::write::EventInput;
 use chronicle_core::{EntityState, Entry};
-use chronicle_store::{WriteKind, WriteRequest, WriteResponse};
 use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -81,20 +81,6 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal().into_response()
 }
 
-/// The one way handlers (and the alert evaluator) write: a single store call, counted in the
-/// metrics, after which the stream's tailer is woken to publish what was committed.
-pub(crate) async fn write(
-    state: &AppState,
-    mut context: RequestContext,
-    mut kind: WriteKind,
-) -> ApiResult<WriteResponse> {
-    redact(&state.config.redactor, &mut context, &mut kind);
-    let response = state.store.write(WriteRequest { context, kind }).await?;
-    state.hub.wake();
-    crate::metrics::record_write(&response);
-    Ok(response)
-}
-
 /// The context of a single entity write carrying the client's `metadata` (checked: an
 /// object, with a well-formed `source` if any).
 pub(crate) fn with_metadata(
@@ -111,81 +97,10 @@ pub(crate) fn with_metadata(
     Ok(context)
 }
 
-/// Records an event (an entry that changes no entity) through [`write`].
-pub(crate) async fn write_event(
-    state: &AppState,
-    context: RequestContext,
-    event: EventInput,
-) -> ApiResult<Entry> {
-    match write(state, context, WriteKind::Event(event)).await? {
-        WriteResponse::Event(entry) => Ok(entry),
-        _ => Err(unexpected("event write")),
-    }
-}
-
-/// Applies the redaction rules to everything a request would store: its values and its
-/// free text. Runs in [`write`], the one door to the store, so no path skips it.
-fn redact(
-    redactor: &chronicle_core::redact::Redactor,
-    context: &mut RequestContext,
-    kind: &mut WriteKind,
-) {
-    if redactor.is_empty() {
-        return;
-    }
-    for text in [
-        &mut context.reason,
-        &mut context.user_agent,
-        &mut context.session_id,
-        &mut context.correlation_id,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        redactor.string(text);
-    }
-    let op_value = |op: &mut chronicle_core::write::EntityOp| {
-        use chronicle_core::write::EntityOp as Op;
-        match op {
-            Op::Create { data, .. } | Op::Replace { data, .. } | Op::Restore { data, .. } => {
-                redactor.value(data)
-            }
-            Op::Update { patch, .. } => redactor.value(patch),
-            Op::Delete { .. } => {}
-        }
-    };
-    // Metadata is client input stored in the entry like the data it describes.
-    context
-        .op_metadata
-        .iter_mut()
-        .for_each(|m| redactor.value(m));
-    match kind {
-        WriteKind::Single(op) => op_value(op),
-        WriteKind::Bulk { ops, .. } | WriteKind::Transaction { ops } => {
-            ops.iter_mut().for_each(op_value)
-        }
-        WriteKind::Event(e) => {
-            for v in [&mut e.old_values, &mut e.new_values, &mut e.metadata]
-                .into_iter()
-                .flatten()
-            {
-                redactor.value(v);
-            }
-            if let Some(s) = &mut e.summary {
-                redactor.string(s);
-            }
-            for t in e.tags.iter_mut().flatten() {
-                redactor.string(t);
-            }
-        }
-        // A subject id is an identifier the caller chose; it is checked, not rewritten.
-        WriteKind::Erase { .. } => {}
-    }
-}
-
-/// A response kind the store must not give for this request kind: a bug, not bad input.
+/// An answer the store must not give (a delete without an entry, an uncommitted batch
+/// without a failed operation): a bug, not bad input.
 pub(crate) fn unexpected(what: &str) -> ApiError {
-    tracing::error!(what, "store answered a write with the wrong response kind");
+    tracing::error!(what, "store answered a write with an impossible answer");
     ApiError::internal()
 }
 
@@ -254,7 +169,8 @@ pub(crate) async fn audit_read(
         metadata: Some(metadata),
         ..EventInput::default()
     };
-    write_event(state, context, event).await.map(drop)
+    state.writer.record_event(context, event).await?;
+    Ok(())
 }
 
 /// Masks what a caller without unmask rights must not see: the sensitive fields of an entity.

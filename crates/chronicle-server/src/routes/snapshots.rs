@@ -37,7 +37,7 @@ pub async fn create(
     Json(body): Json<SnapshotRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<SnapshotMeta>)> {
     params.finish()?;
-    let meta = snapshot::create(state.store.as_ref(), &ctx, body).await?;
+    let meta = snapshot::create(&state.writer, &ctx, body).await?;
     Ok((StatusCode::CREATED, axum::Json(meta)))
 }
 

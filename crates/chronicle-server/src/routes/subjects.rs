@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
 use chronicle_core::{Entry, limits, timefmt};
-use chronicle_store::{Erasure, WriteKind, WriteResponse};
+use chronicle_store::Erasure;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -52,19 +52,15 @@ pub async fn erase(
         limits::check_text(&reason).map_err(|m| ApiError::invalid_field("/reason", m))?;
         ctx.reason = Some(reason);
     }
-    let kind = WriteKind::Erase {
-        subject: subject.clone(),
-    };
-    match super::write(&state, ctx, kind).await? {
-        WriteResponse::Erase(Erasure::Erased(entry)) => Ok(axum::Json(*entry)),
-        WriteResponse::Erase(Erasure::Unknown) => Err(ApiError::not_found(format!(
+    match state.writer.erase(ctx, subject.clone()).await? {
+        Erasure::Erased(entry) => Ok(axum::Json(*entry)),
+        Erasure::Unknown => Err(ApiError::not_found(format!(
             "no data of subject {subject} was ever sealed"
         ))),
-        WriteResponse::Erase(Erasure::AlreadyErased { erased_at }) => Err(ApiError::new(
+        Erasure::AlreadyErased { erased_at } => Err(ApiError::new(
             Code::InvalidState,
             format!("subject {subject} was already erased"),
         )
         .with_extension("erased_at", json!(timefmt::format(erased_at)))),
-        _ => Err(super::unexpected("erasure")),
     }
 }

@@ -2,6 +2,7 @@
 //! (not Chronicle's own), so that a bug shared by signer and verifier cannot hide.
 
 use crate::helpers::{TestApp, expect_json, expect_problem, spawn_app_with};
+use crate::sse::SseStream;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chronicle_core::note::{NoteSigner, checkpoint_body};
@@ -9,7 +10,7 @@ use chronicle_engine::checkpoints::CheckpointSigner;
 use chronicle_server::{CheckpointSettings, ServerConfig};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 backend_tests!(
@@ -91,23 +92,18 @@ async fn checkpoints_are_kept_at_the_configured_cadence(app: TestApp) {
         ..CheckpointSettings::default()
     };
     let app = with_checkpoints(&app, settings).await;
-    // Two rounds of writes, each waited out: the cadence runs in the background, so poll
-    // as a client would.
-    let mut kept: Vec<Value> = Vec::new();
+    // Two rounds of writes, each waited out: the cadence runs in the background, and each
+    // checkpoint it keeps is itself an entry, which the stream delivers.
+    let mut stream = SseStream::open(&app, "/v1/stream?after_seq=0", None).await;
     for round in 0..2 {
         for i in 0..5 {
             app.create("note", &format!("n{round}-{i}"), json!({"i": i}))
                 .await;
         }
-        for _ in 0..200 {
-            let page = expect_json(app.get("/v1/ledger/checkpoints").await, StatusCode::OK).await;
-            kept = page["checkpoints"].as_array().unwrap().clone();
-            if kept.len() > round {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
+        kept_one(&mut stream).await;
     }
+    let page = expect_json(app.get("/v1/ledger/checkpoints").await, StatusCode::OK).await;
+    let kept = page["checkpoints"].as_array().unwrap().clone();
     assert!(kept.len() >= 2, "{kept:?}");
     let key = expect_json(app.get("/v1/ledger/public-key").await, StatusCode::OK).await;
     let sizes: Vec<u64> = kept
@@ -181,16 +177,11 @@ async fn witness_cosignatures_are_accepted_only_from_configured_keys(app: TestAp
         ..CheckpointSettings::default()
     };
     let app = with_checkpoints(&app, settings).await;
+    let mut stream = SseStream::open(&app, "/v1/stream?after_seq=0", None).await;
     app.create("note", "a", json!({})).await;
-    let mut kept = Value::Null;
-    for _ in 0..200 {
-        let page = expect_json(app.get("/v1/ledger/checkpoints").await, StatusCode::OK).await;
-        if let Some(first) = page["checkpoints"].as_array().unwrap().first() {
-            kept = first.clone();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    kept_one(&mut stream).await;
+    let page = expect_json(app.get("/v1/ledger/checkpoints").await, StatusCode::OK).await;
+    let kept = page["checkpoints"][0].clone();
     let size = kept["tree_size"].as_u64().expect("a checkpoint was kept");
     let root: [u8; 32] = hex::decode(kept["root_hash"].as_str().unwrap())
         .unwrap()
@@ -234,7 +225,9 @@ async fn witness_cosignatures_are_accepted_only_from_configured_keys(app: TestAp
 }
 
 /// Without a configured key the server signs on request but keeps nothing: a kept checkpoint
-/// signed by a key that dies with the process could never be verified again.
+/// signed by a key that dies with the process could never be verified again. (That the
+/// cadence task ends at once without a key, keeping nothing, is the unit test
+/// `routes::checkpoints::tests`; here, the API's view of it.)
 async fn a_process_only_key_keeps_no_checkpoints(app: TestApp) {
     let settings = CheckpointSettings {
         every_entries: 1,
@@ -245,8 +238,6 @@ async fn a_process_only_key_keeps_no_checkpoints(app: TestApp) {
     for i in 0..3 {
         app.create("note", &format!("n{i}"), json!({})).await;
     }
-    // Give the cadence its ticks, then look: still nothing kept, and still signed on request.
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let page = expect_json(app.get("/v1/ledger/checkpoints").await, StatusCode::OK).await;
     assert_eq!(page["checkpoints"], json!([]));
     assert!(
@@ -255,6 +246,17 @@ async fn a_process_only_key_keeps_no_checkpoints(app: TestApp) {
             .unwrap()
             .contains("\n\n\u{2014} ")
     );
+}
+
+/// Waits for the stream to deliver the entry of a kept checkpoint (the stream's hang guard
+/// fails a test that waits in vain).
+async fn kept_one(stream: &mut SseStream) {
+    loop {
+        let event = stream.next().await.expect("the stream goes on");
+        if event.json()["entity_type"] == "_checkpoint" {
+            return;
+        }
+    }
 }
 
 /// A fresh app on `app`'s backend with these checkpoint settings.

@@ -116,6 +116,17 @@ pub async fn spawn_sealed_app(
     backend: Backend,
     schema_text: &str,
 ) -> Option<(TestApp, Arc<dyn Store>, Option<std::path::PathBuf>)> {
+    spawn_sealed_app_with(backend, schema_text, ServerConfig::default(), |store| store).await
+}
+
+/// [`spawn_sealed_app`] with `config` (authentication and access auditing off), serving the
+/// store `wrap` makes of the unsealing one (a test's fault injection).
+pub async fn spawn_sealed_app_with(
+    backend: Backend,
+    schema_text: &str,
+    config: ServerConfig,
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+) -> Option<(TestApp, Arc<dyn Store>, Option<std::path::PathBuf>)> {
     use chronicle_store::seal::{MasterKey, Sealer};
     let schema = Arc::new(Schema::parse(schema_text).expect("test schema parses"));
     let sealer = Arc::new(Sealer::new(MasterKey::generate().expect("randomness")));
@@ -143,7 +154,7 @@ pub async fn spawn_sealed_app(
         sealer,
         schema.clone(),
     ));
-    let mut app = serve(store, schema, open(ServerConfig::default())).await;
+    let mut app = serve(wrap(store), schema, open(config)).await;
     app.backend = backend;
     app._dir = Some(dir);
     Some((app, raw, file))
@@ -365,4 +376,29 @@ pub fn pointers(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The raw stored form: every entry's canonical bytes, the data of every entity of `types`,
+/// and for SQLite the database file and its WAL.
+pub async fn at_rest(
+    raw: &Arc<dyn Store>,
+    file: &Option<std::path::PathBuf>,
+    types: &[&str],
+) -> String {
+    let size = raw.head().await.unwrap().tree_size;
+    let mut text = String::new();
+    for row in raw.rows(1, size).await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&row.canonical));
+    }
+    for ty in types {
+        for e in raw.list_entities(ty, None, 1000).await.unwrap() {
+            text.push_str(&e.data.to_string());
+        }
+    }
+    if let Some(path) = file {
+        text.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+        let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();
+        text.push_str(&String::from_utf8_lossy(&wal));
+    }
+    text
 }

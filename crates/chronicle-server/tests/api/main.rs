@@ -43,6 +43,7 @@ mod ledger;
 mod lineage;
 mod openapi_contract;
 mod ops;
+mod redaction;
 mod rollback_faults;
 mod rollback_laws;
 mod rollbacks;

@@ -270,6 +270,18 @@ impl Store for FailingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Err((self.fail)())
     }
+    async fn seal_states(
+        &self,
+        _: Vec<(String, String, serde_json::Value)>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        Err((self.fail)())
+    }
+    async fn open_states(
+        &self,
+        _: Vec<(String, String, serde_json::Value)>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        Err((self.fail)())
+    }
 }
 
 async fn failing_app(fail: fn() -> StoreError) -> TestApp {

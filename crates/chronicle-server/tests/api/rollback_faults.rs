@@ -55,6 +55,21 @@ fn corrupt(data: &mut Value) {
 
 #[async_trait]
 impl Store for Faulty {
+    async fn seq_extent(&self, after: u64) -> Result<chronicle_store::SeqExtent, StoreError> {
+        self.inner.seq_extent(after).await
+    }
+    async fn seal_states(
+        &self,
+        states: Vec<(String, String, Value)>,
+    ) -> Result<Vec<Value>, StoreError> {
+        self.inner.seal_states(states).await
+    }
+    async fn open_states(
+        &self,
+        states: Vec<(String, String, Value)>,
+    ) -> Result<Vec<Value>, StoreError> {
+        self.inner.open_states(states).await
+    }
     async fn write(&self, mut req: WriteRequest) -> Result<WriteResponse, StoreError> {
         if self.fault == Fault::StageWrites
             && req.context.rollback_id.is_some()
@@ -175,7 +190,11 @@ async fn rollback_through(app: &TestApp, fault: Fault) -> chronicle_engine::reco
         fault,
     });
     let schema = Arc::new(Schema::parse(SCHEMA).unwrap());
-    let engine = Engine::new(store, schema, ApprovalPolicy::default());
+    let engine = Engine::new(
+        chronicle_store::Writer::new(store, Default::default(), Arc::new(())),
+        schema,
+        ApprovalPolicy::default(),
+    );
     let request = RollbackRequest {
         target: serde_json::from_value(json!({
             "kind": "scope_time",
@@ -242,7 +261,11 @@ fn engine_over(app: &TestApp, fault: Fault, schema: &str) -> Arc<Engine> {
         fault,
     });
     let schema = Arc::new(Schema::parse(schema).unwrap());
-    Engine::new(store, schema, ApprovalPolicy::default())
+    Engine::new(
+        chronicle_store::Writer::new(store, Default::default(), Arc::new(())),
+        schema,
+        ApprovalPolicy::default(),
+    )
 }
 
 fn undo_entry(entry: &Value) -> RollbackRequest {

@@ -26,28 +26,47 @@ async fn two_hundred_queued_writes_commit_as_one_durable_group() {
     );
 }
 
+/// Two hundred writers, each in its own task, queue while the writer is held: they commit
+/// as one group (not one commit each), and the ledger is dense and verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_concurrent_writers_get_a_dense_verified_ledger() {
+async fn two_hundred_concurrent_writers_share_one_group_commit_and_a_dense_verified_ledger() {
     let (_dir, path) = temp();
     let store = Arc::new(open(&path).await);
+    let before = store.group_commits();
+    let pause = store.pause_writer().await.unwrap();
+    let (queued, mut all_queued) = tokio::sync::mpsc::unbounded_channel();
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let store = store.clone();
+            let queued = queued.clone();
             tokio::spawn(async move {
-                let resp = store
-                    .write(single(create("item", &format!("i{i:03}"), json!({"i": i}))))
-                    .await;
-                outcome(resp.unwrap()).entry.unwrap().seq
+                let req = single(create("item", &format!("i{i:03}"), json!({"i": i})));
+                let mut write = std::pin::pin!(store.write(req));
+                // One poll puts the request on the writer's queue (see `in_one_group`); then
+                // this writer says so, and waits for its answer.
+                let first =
+                    tokio::task::unconstrained(async { futures::poll!(write.as_mut()) }).await;
+                assert!(first.is_pending(), "the writer is held");
+                queued.send(()).unwrap();
+                outcome(write.await.unwrap()).entry.unwrap().seq
             })
         })
         .collect();
+    for _ in 0..200 {
+        all_queued.recv().await.expect("every writer queues");
+    }
+    drop(pause);
     let mut seqs = Vec::new();
     for t in tasks {
         seqs.push(t.await.unwrap());
     }
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
-    assert!(store.group_commits() <= 200);
+    assert_eq!(
+        store.group_commits(),
+        before + 1,
+        "the 200 queued writers commit together"
+    );
     assert_eq!(assert_verifies(&store).await, 200);
     drop(Arc::into_inner(store).expect("every task has finished"));
 
