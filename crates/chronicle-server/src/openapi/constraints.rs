@@ -162,6 +162,7 @@ fn constrain(path: &str, param: &mut Value, max_page_size: usize) {
     let is_string = param["schema"]["type"] == "string";
     let id = json!({"type": "string", "minLength": 1, "maxLength": 256, "pattern": NO_CONTROLS});
     let uuid = json!({"type": "string", "format": "uuid"});
+    let bounded = |max: usize| json!({"type": "integer", "minimum": 1, "maximum": max});
     let schema = match (location.as_str(), name.as_str()) {
         ("path", "type") | ("query", "entity_type") => {
             json!({"type": "string", "pattern": TYPE_NAME})
@@ -175,6 +176,18 @@ fn constrain(path: &str, param: &mut Value, max_page_size: usize) {
             json!({"type": "integer", "minimum": 1, "maximum": max_page_size})
         }
         ("query", "actor" | "entity_id" | "correlation_id" | "tag") => id,
+        ("query", "source_system" | "source_record_id" | "import_id") => id,
+        ("query", "entry_id") => uuid,
+        // Lineage (`routes::lineage`).
+        ("query", "direction") => {
+            json!({"type": "string", "enum": ["upstream", "downstream", "both"]})
+        }
+        ("query", "format") if path.starts_with("/v1/lineage/") => {
+            json!({"type": "string", "enum": ["json", "dot", "mermaid", "svg"]})
+        }
+        ("query", "depth") => bounded(chronicle_lineage::walk::MAX_DEPTH),
+        ("query", "max_nodes") => bounded(chronicle_lineage::walk::MAX_NODES),
+        ("query", "max_siblings") => bounded(chronicle_lineage::walk::MAX_SIBLINGS),
         ("query", "transaction_id" | "parent_id" | "rollback_id") => uuid,
         ("query", "from" | "to" | "as_of") if is_string => {
             json!({"type": "string", "format": "date-time"})
