@@ -364,17 +364,66 @@ impl Walk<'_> {
         steps
     }
 
-    /// The referrers of `r`, the first `max_siblings` of them, and how many more there were.
+    /// The referrers of `r`, the first `max_siblings` of them with the entry that set each,
+    /// and how many more there were. Now, the set is the rollback planner's own scan
+    /// (`facts::referrers`, cheaper than reading every entry that ever changed a relationship
+    /// field) and only the listed referrers' entries are read; at a past time it comes from
+    /// the entries ([`referrers_at`]). A property test holds the two together.
     async fn referrers(
         &self,
         r: &EntityRef,
     ) -> Result<(Vec<(EntityRef, Entry)>, u64), EngineError> {
-        let found = referrers_at(self.store, self.schema, r, self.options.as_of).await?;
-        let total = found.len();
-        let listed: Vec<(EntityRef, Entry)> =
-            found.into_iter().take(self.options.max_siblings).collect();
-        let rest = (total - listed.len()) as u64;
+        let wanted = self.options.max_siblings;
+        if self.options.as_of.is_some() {
+            let found = referrers_at(self.store, self.schema, r, self.options.as_of).await?;
+            let total = found.len();
+            let listed: Vec<(EntityRef, Entry)> = found.into_iter().take(wanted).collect();
+            let rest = (total - listed.len()) as u64;
+            return Ok((listed, rest));
+        }
+        let mut refs = chronicle_engine::facts::referrers(self.store, self.schema, r).await?;
+        refs.sort();
+        refs.dedup();
+        let total = refs.len();
+        let mut listed = Vec::new();
+        for referrer in refs.into_iter().take(wanted) {
+            if let Some(e) = self.setting_entry(&referrer, r).await? {
+                listed.push((referrer, e));
+            }
+        }
+        let rest = (total - listed.len().min(total)) as u64;
         Ok((listed, rest))
+    }
+
+    /// The newest entry of `referrer` that set a relationship field to `target`.
+    async fn setting_entry(
+        &self,
+        referrer: &EntityRef,
+        target: &EntityRef,
+    ) -> Result<Option<Entry>, EngineError> {
+        let mut q = EntryQuery {
+            entity_type: Some(referrer.entity_type.clone()),
+            entity_id: Some(referrer.id.clone()),
+            order: Order::Desc,
+            limit: 100,
+            ..EntryQuery::default()
+        };
+        loop {
+            let page = self.store.search(&q).await?;
+            let sets = |e: &&Entry| {
+                e.change_set.relationship_changes.iter().any(|c| {
+                    c.target_type == target.entity_type
+                        && c.new_id.as_deref() == Some(target.id.as_str())
+                })
+            };
+            if let Some(e) = page.iter().find(sets) {
+                return Ok(Some(e.clone()));
+            }
+            match page.last() {
+                Some(last) if page.len() == q.limit => q.cursor = Some(last.seq),
+                _ => return Ok(None),
+            }
+        }
     }
 
     /// The other members of a bulk or transaction (walked the same way as the member that
