@@ -46,11 +46,13 @@ pub async fn impact(
                 e.entity_type.as_deref() == Some(entity.entity_type.as_str())
                     && e.entity_id.as_deref() == Some(entity.id.as_str())
             })
+            // An entry that does not exist for this entity is a resource not found, as the
+            // path's entity would be.
             .ok_or_else(|| {
-                EngineError::invalid(
-                    "/query/entry_id",
-                    format!("is not an entry of {} {}", entity.entity_type, entity.id),
-                )
+                EngineError::NotFound(format!(
+                    "entry {id} of {} {}",
+                    entity.entity_type, entity.id
+                ))
             })?,
         None => {
             let q = EntryQuery {

@@ -167,7 +167,11 @@ fn constrain(path: &str, param: &mut Value, max_page_size: usize) {
         ("path", "type") | ("query", "entity_type") => {
             json!({"type": "string", "pattern": TYPE_NAME})
         }
-        ("path", "id") if path.starts_with("/v1/entities/") || path.starts_with("/v1/tokens/") => {
+        ("path", "id")
+            if path.starts_with("/v1/entities/")
+                || path.starts_with("/v1/tokens/")
+                || path.starts_with("/v1/lineage/") =>
+        {
             id
         }
         ("path", "id") => uuid,
