@@ -91,6 +91,9 @@ use uuid::Uuid;
 /// #   async fn rows(&self, a: u64, b: u64) -> Result<Vec<RawRow>, StoreError> {
 /// #       self.0.rows(a, b).await
 /// #   }
+/// #   async fn seq_extent(&self, after: u64) -> Result<SeqExtent, StoreError> {
+/// #       self.0.seq_extent(after).await
+/// #   }
 /// #   async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
 /// #       self.0.node(level, index).await
 /// #   }
@@ -143,6 +146,9 @@ use uuid::Uuid;
 /// #   }
 /// #   async fn rows(&self, a: u64, b: u64) -> Result<Vec<RawRow>, StoreError> {
 /// #       self.0.rows(a, b).await
+/// #   }
+/// #   async fn seq_extent(&self, after: u64) -> Result<SeqExtent, StoreError> {
+/// #       self.0.seq_extent(after).await
 /// #   }
 /// #   async fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
 /// #       self.0.node(level, index).await
