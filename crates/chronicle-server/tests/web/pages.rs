@@ -76,7 +76,6 @@ async fn search_shows_exactly_what_the_api_finds_for_the_same_query(web: WebApp)
         use base64::Engine as _;
         let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(c)
-            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(c))
             .expect("a cursor is base64");
         String::from_utf8(text)
             .unwrap()
